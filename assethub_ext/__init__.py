@@ -1,0 +1,39 @@
+"""Asset Hub: versioned datasets and models for notebooks.
+
+This module stays light on purpose: kernels that only ``%load_ext assethub_ext`` and
+scripts that only run ``assethub status`` must not pay for tornado, jupyter-server or
+SQLAlchemy. Everything heavy is imported lazily, when first used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from .core.hub import Hub
+
+__all__ = ["Hub", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Hub":
+        from .core.hub import Hub
+
+        return Hub
+    raise AttributeError(f"module 'assethub_ext' has no attribute {name!r}")
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "assethub-ext"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "assethub_ext"}]
+
+
+def _load_jupyter_server_extension(server_app: Any) -> None:
+    from .server.extension import load_jupyter_server_extension
+
+    load_jupyter_server_extension(server_app)

@@ -1,0 +1,1 @@
+"""JupyterLab server side of Asset Hub: JSON handlers under ``/assethub/api/``."""
