@@ -1,0 +1,606 @@
+"""The ``assethub`` command.
+
+Exit codes: 0 success; 1 the hub refused or failed (not found, conflict, "branch moved",
+permission denied, integrity problems found by fsck); 2 the command line or an input was
+malformed. Errors are one line on stderr, never a traceback. Listings take ``--json``.
+Long work shows a tqdm bar on a terminal and nothing when piped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from functools import wraps
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from .core.errors import AssetHubError
+
+if TYPE_CHECKING:
+    from .core.hub import Hub
+    from .core.progress import ProgressBar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _progress(description: str, total: int, unit: str) -> ProgressBar:
+    if not sys.stderr.isatty():
+        from .core.progress import no_progress
+
+        return no_progress(description, total, unit)
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit=unit, unit_scale=True, leave=False)
+
+
+@contextmanager
+def _hub() -> Iterator[Hub]:
+    from .core.hub import Hub
+
+    hub = Hub()
+    try:
+        yield hub
+    finally:
+        hub.close()
+
+
+def _handles_errors(func: F) -> F:
+    """Turn an ``AssetHubError`` into one line on stderr and its exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AssetHubError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted: nothing half-done was kept.", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _json_default(value: Any) -> Any:
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, set | tuple):
+        return list(value)
+    if hasattr(value, "items"):
+        return dict(value.items())
+    return str(value)
+
+
+def _emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, default=_json_default, indent=2))
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
+def _table(rows: list[list[str]], header: list[str]) -> None:
+    if not rows:
+        return
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo(
+            "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _commit_dict(commit: Any) -> dict[str, Any]:
+    return {
+        "id": commit.id,
+        "kind": commit.kind,
+        "tree": commit.tree,
+        "parents": list(commit.parents),
+        "author": commit.author,
+        "created_at": commit.created_at,
+        "message": commit.message,
+        "params": commit.params,
+        "metrics": commit.metrics,
+        "meta": commit.meta,
+        "lineage": commit.lineage,
+    }
+
+
+def _changes(changes: list[Any], as_json: bool) -> None:
+    if as_json:
+        _emit_json(changes)
+        return
+    marks = {"added": "+", "removed": "-", "changed": "M"}
+    for change in changes:
+        sizes = (
+            f"{_size(change.old_size)} -> {_size(change.new_size)}"
+            if change.status == "changed"
+            else _size(change.new_size if change.new_size is not None else change.old_size)
+        )
+        click.echo(f"{marks[change.status]} {change.path}  ({sizes})")
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="assethub-ext", prog_name="assethub")
+def main() -> None:
+    """Version control for datasets and models, with lineage."""
+
+
+@main.command()
+@_handles_errors
+def init() -> None:
+    """Create (or upgrade) the hub named by ASSETHUB_HOME / ASSETHUB_DB."""
+    with _hub() as hub:
+        click.echo(f"hub ready at {hub.init()}")
+
+
+@main.command()
+@click.argument("path")
+@click.option("-d", "--description", default="", help="What the asset holds.")
+@_handles_errors
+def create(path: str, description: str) -> None:
+    """Create a folder (owner/type/folder) or an asset (owner/type/folder/name)."""
+    with _hub() as hub:
+        click.echo(hub.create(path, description))
+
+
+@main.command(name="ls")
+@click.argument("prefix", default="")
+@json_option
+@_handles_errors
+def ls_command(prefix: str, as_json: bool) -> None:
+    """List folders, or the assets of a folder."""
+    with _hub() as hub:
+        items = hub.ls(prefix)
+    if as_json:
+        _emit_json(items)
+        return
+    rows = [
+        [
+            i["path"],
+            i["type"],
+            str(i.get("assets", ""))
+            if i["kind"] == "folder"
+            else (i.get("latest") or ",".join(i["branches"]) or "-"),
+        ]
+        for i in items
+    ]
+    _table(rows, ["PATH", "TYPE", "ASSETS" if items and items[0]["kind"] == "folder" else "LATEST"])
+
+
+@main.command()
+@click.argument("path")
+@click.option("--force", is_flag=True, help="Delete even if other assets depend on it.")
+@_handles_errors
+def delete(path: str, force: bool) -> None:
+    """Delete an asset or a folder."""
+    with _hub() as hub:
+        click.echo(f"deleted {hub.delete(path, force=force)}")
+
+
+@main.command()
+@click.argument("path")
+@click.argument("sources", nargs=-1, required=True, type=click.Path())
+@_handles_errors
+def add(path: str, sources: tuple[str, ...]) -> None:
+    """Add files or folders to a dataset's draft, each under its own name."""
+    with _hub() as hub:
+        change = hub.add(path, list(sources), progress=_progress)
+    counts = {
+        s: sum(1 for c in change.changes if c.status == s) for s in ("added", "changed", "removed")
+    }
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no changes"
+    click.echo(
+        f"{path}:draft  {summary}; {change.files} files, {_size(change.stored_bytes)} stored"
+    )
+
+
+@main.command()
+@click.argument("path")
+@click.argument("sources", nargs=-1, required=True, type=click.Path())
+@json_option
+@_handles_errors
+def status(path: str, sources: tuple[str, ...], as_json: bool) -> None:
+    """What changed in SOURCES since they were last added to PATH (no database opened)."""
+    from .core.config import HubConfig
+    from .core.status import workspace_status
+    from .core.tree import Tree
+    from .core.workspace_index import WorkspaceIndex
+    from .storage.local import LocalObjectStore
+
+    config = HubConfig.from_env()
+    index, store = WorkspaceIndex(config.workspace_index), LocalObjectStore(config.store)
+    try:
+        changes = workspace_status(
+            path, list(sources), index=index, load_tree=lambda d: Tree.decode(store.read_bytes(d))
+        )
+    finally:
+        index.close()
+        store.close()
+    if not changes and not as_json:
+        click.echo("up to date")
+        return
+    _changes(changes, as_json)
+
+
+@main.command()
+@click.argument("path")
+@click.argument("files", nargs=-1, required=True)
+@_handles_errors
+def rm(path: str, files: tuple[str, ...]) -> None:
+    """Remove files or folders from a dataset's draft."""
+    with _hub() as hub:
+        change = hub.rm(path, list(files))
+    click.echo(f"{path}:draft  {len(change.changes)} removed")
+
+
+@main.command()
+@click.argument("path")
+@click.option("-m", "--message", default="", help="What this version is.")
+@_handles_errors
+def publish(path: str, message: str) -> None:
+    """Freeze the draft as the next version (vN); prints PATH:vN."""
+    with _hub() as hub:
+        click.echo(str(hub.publish(path, message)))
+
+
+@main.command()
+@click.argument("path")
+@click.option("--from", "from_ref", required=True, help="The published version to start from.")
+@click.option("--force", is_flag=True, help="Discard unpublished changes in the draft.")
+@_handles_errors
+def derive(path: str, from_ref: str, force: bool) -> None:
+    """Start the draft from any published version."""
+    with _hub() as hub:
+        change = hub.derive(path, from_ref, force=force)
+    click.echo(f"{path}:draft  now based on {from_ref} ({change.files} files)")
+
+
+@main.command()
+@click.argument("path")
+@click.option("--from", "from_ref", required=True, help="The published version to restore from.")
+@click.argument("files", nargs=-1, required=True)
+@_handles_errors
+def restore(path: str, from_ref: str, files: tuple[str, ...]) -> None:
+    """Bring files back into the draft from a published version."""
+    with _hub() as hub:
+        change = hub.restore(path, from_ref, list(files))
+    click.echo(f"{path}:draft  {len(change.changes)} restored from {from_ref}")
+
+
+@main.command()
+@click.argument("ref")
+@click.argument("source", type=click.Path())
+@click.option("-m", "--message", default="")
+@click.option("--param", "params", multiple=True, help="KEY=VALUE, repeatable.")
+@click.option("--metric", "metrics", multiple=True, help="KEY=VALUE, repeatable.")
+@click.option("--meta", "metas", multiple=True, help="KEY=VALUE of free metadata, repeatable.")
+@click.option(
+    "--input", "inputs", multiple=True, help="An asset ref this was made from, repeatable."
+)
+@_handles_errors
+def commit(
+    ref: str,
+    source: str,
+    message: str,
+    params: tuple[str, ...],
+    metrics: tuple[str, ...],
+    metas: tuple[str, ...],
+    inputs: tuple[str, ...],
+) -> None:
+    """Commit the contents of SOURCE as the new head of PATH:BRANCH."""
+    from .core.models import parse_pairs
+
+    with _hub() as hub:
+        done = hub.commit(
+            ref,
+            source,
+            message=message,
+            params=parse_pairs(list(params), "--param"),
+            metrics=parse_pairs(list(metrics), "--metric"),
+            metadata=parse_pairs(list(metas), "--meta"),
+            inputs=list(inputs),
+            progress=_progress,
+        )
+    click.echo(f"{ref}  {done.id[:12]}")
+
+
+@main.command()
+@click.argument("ref")
+@click.argument("dest", type=click.Path())
+@click.option(
+    "--link",
+    type=click.Choice(["auto", "reflink", "hardlink", "copy"]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--force", is_flag=True, help="Overwrite files modified since an earlier checkout.")
+@_handles_errors
+def checkout(ref: str, dest: str, link: str, force: bool) -> None:
+    """Materialise REF's files into DEST."""
+    with _hub() as hub:
+        done = hub.checkout(ref, dest, link=link, force=force, progress=_progress)  # type: ignore[arg-type]
+    methods = (
+        ", ".join(f"{n} {m}" for m, n in sorted(done.report.methods.items())) or "nothing to write"
+    )
+    click.echo(
+        f"{done.ref} ({done.commit_id[:12]}) -> {dest}: {done.report.files} files ({methods})"
+    )
+
+
+@main.command()
+@click.argument("ref")
+@click.option("-n", "limit", type=int, default=None, help="Show at most N commits.")
+@json_option
+@_handles_errors
+def log(ref: str, limit: int | None, as_json: bool) -> None:
+    """Commits reachable from REF, newest first, with params and metrics."""
+    with _hub() as hub:
+        commits = hub.log(ref, limit)
+    if as_json:
+        _emit_json([_commit_dict(c) for c in commits])
+        return
+    rows = [
+        [
+            c.id[:12],
+            _when(c.created_at),
+            c.author,
+            c.meta.get("version") or c.kind,
+            c.message[:40],
+            " ".join(f"{k}={v}" for k, v in c.params.items())[:40],
+            " ".join(f"{k}={v}" for k, v in c.metrics.items())[:40],
+        ]
+        for c in commits
+    ]
+    _table(rows, ["COMMIT", "TIME (UTC)", "AUTHOR", "KIND", "MESSAGE", "PARAMS", "METRICS"])
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--files", is_flag=True, help="List every file.")
+@json_option
+@_handles_errors
+def show(ref: str, files: bool, as_json: bool) -> None:
+    """A commit: its refs, files, params, metrics and lineage."""
+    with _hub() as hub:
+        info = hub.show(ref)
+    commit, tree = info.pop("commit"), info.pop("tree")
+    if as_json:
+        info["commit"] = _commit_dict(commit)
+        if files:
+            info["tree"] = list(tree.values())
+        _emit_json(info)
+        return
+    click.echo(f"{info['asset']}:{info['ref']}  commit {commit.id}")
+    click.echo(
+        f"refs: {', '.join(info['refs']) or '-'}   kind: {commit.kind}   parents: {', '.join(p[:12] for p in commit.parents) or '-'}"
+    )
+    click.echo(
+        f"author: {commit.author}   time: {_when(commit.created_at)} UTC   files: {info['files']} ({_size(info['size'])})"
+    )
+    if commit.message:
+        click.echo(f"message: {commit.message}")
+    for label, values in (
+        ("params", commit.params),
+        ("metrics", commit.metrics),
+        ("meta", commit.meta),
+    ):
+        if values:
+            click.echo(f"{label}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+    for item in commit.lineage.get("inputs", []):
+        click.echo(f"input: {item['ref']} ({item['commit'][:12]})")
+    code = commit.lineage.get("code")
+    if code:
+        click.echo(
+            f"code: {code.get('remote') or code.get('root')} @ {code['commit'][:12]}{' (dirty, patch stored)' if code.get('patch') else ''}"
+        )
+    if files:
+        for entry in tree.values():
+            click.echo(f"  {entry.path}  {_size(entry.size)}  {entry.digest[:12]}")
+
+
+@main.command()
+@click.argument("a")
+@click.argument("b")
+@json_option
+@_handles_errors
+def diff(a: str, b: str, as_json: bool) -> None:
+    """Files added/removed/changed from A to B, and params and metrics side by side."""
+    with _hub() as hub:
+        result = hub.diff(a, b)
+    if as_json:
+        _emit_json(result)
+        return
+    _changes(result.changes, False)
+    for label, values in (("param", result.params), ("metric", result.metrics)):
+        for key, (left, right) in values.items():
+            mark = " " if left == right else "*"
+            click.echo(f"{mark} {label} {key}: {left} -> {right}")
+
+
+@main.group()
+def branch() -> None:
+    """Create, list and delete model branches."""
+
+
+@branch.command(name="create")
+@click.argument("ref")
+@click.argument("name")
+@_handles_errors
+def branch_create(ref: str, name: str) -> None:
+    """Create branch NAME at REF."""
+    with _hub() as hub:
+        commit_id = hub.branch_create(ref, name)
+    click.echo(f"{name} -> {commit_id[:12]}")
+
+
+@branch.command(name="list")
+@click.argument("path")
+@json_option
+@_handles_errors
+def branch_list(path: str, as_json: bool) -> None:
+    """The branches of a model."""
+    with _hub() as hub:
+        branches = hub.branch_list(path)
+    if as_json:
+        _emit_json(branches)
+        return
+    _table(
+        [
+            [b["name"], b["commit"][:12], _when(b["updated_at"]), b["message"][:50]]
+            for b in branches
+        ],
+        ["BRANCH", "HEAD", "UPDATED (UTC)", "MESSAGE"],
+    )
+
+
+@branch.command(name="delete")
+@click.argument("path")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Delete even if its commits become unreachable.")
+@_handles_errors
+def branch_delete(path: str, name: str, force: bool) -> None:
+    """Delete branch NAME of the model at PATH."""
+    with _hub() as hub:
+        commit_id = hub.branch_delete(path, name, force=force)
+    click.echo(f"deleted {name} (was {commit_id[:12]})")
+
+
+@main.command()
+@click.argument("ref")
+@click.argument("name")
+@_handles_errors
+def tag(ref: str, name: str) -> None:
+    """Name REF's commit forever."""
+    with _hub() as hub:
+        commit_id = hub.tag(ref, name)
+    click.echo(f"{name} -> {commit_id[:12]}")
+
+
+@main.command()
+@click.argument("path")
+@click.argument("source")
+@click.option("--into", default="main", show_default=True, help="The branch to merge into.")
+@click.option(
+    "--strategy", type=click.Choice(["ours", "theirs"]), default=None, help="Resolve conflicts."
+)
+@click.option("-m", "--message", default="")
+@_handles_errors
+def merge(path: str, source: str, into: str, strategy: str | None, message: str) -> None:
+    """Merge SOURCE into a branch: fast-forward when possible, else a merge commit."""
+    from .core.errors import MergeConflict
+
+    with _hub() as hub:
+        try:
+            result = hub.merge(path, source, into=into, strategy=strategy, message=message)
+        except MergeConflict as conflict:
+            for conflicted in conflict.paths:
+                click.echo(f"conflict: {conflicted}", err=True)
+            raise
+    click.echo(f"{path}:{into}  {result.kind}  {result.commit_id[:12]}")
+
+
+@main.command()
+@click.argument("ref")
+@click.option(
+    "--up/--down",
+    default=True,
+    help="Walk to inputs (up, default) or to what was made from REF (down).",
+)
+@click.option("--depth", type=int, default=10, show_default=True)
+@json_option
+@_handles_errors
+def lineage(ref: str, up: bool, depth: int, as_json: bool) -> None:
+    """What REF was made from (--up), or what was made from it (--down)."""
+    with _hub() as hub:
+        graph = hub.lineage(ref, up=up, down=not up, depth=depth)
+    if as_json:
+        _emit_json({"root": graph.root, "nodes": list(graph.nodes.values()), "edges": graph.edges})
+        return
+
+    def label(commit_id: str) -> str:
+        node = graph.nodes.get(commit_id, {})
+        names = ",".join(node.get("refs", []))
+        return f"{node.get('asset', '?')}:{names or commit_id[:12]}"
+
+    click.echo(label(graph.root))
+    arrow = "<-" if up else "->"
+    for edge in graph.edges:
+        other, this = (edge["from"], edge["to"]) if up else (edge["to"], edge["from"])
+        click.echo(f"  {label(this)} {arrow}[{edge['kind']}] {label(other)}")
+
+
+@main.command()
+@click.option("--no-verify", is_flag=True, help="Skip re-hashing every object.")
+@json_option
+@_handles_errors
+def fsck(no_verify: bool, as_json: bool) -> None:
+    """Check that every ref, commit and object is present and intact."""
+    with _hub() as hub:
+        report = hub.fsck(verify=not no_verify, progress=_progress)
+    if as_json:
+        _emit_json({"ok": report.ok, **report.__dict__})
+    else:
+        for problem in report.problems:
+            click.echo(f"problem: {problem}")
+        click.echo(
+            f"{'ok' if report.ok else 'PROBLEMS FOUND'}: {report.commits} commits, {report.objects} objects checked"
+            + (f", {len(report.stray)} stray file(s) for gc" if report.stray else "")
+        )
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--grace", type=float, default=3600, show_default=True, help="Keep anything younger (seconds)."
+)
+@json_option
+@_handles_errors
+def gc(grace: float, as_json: bool) -> None:
+    """Remove commits and objects nothing reaches."""
+    with _hub() as hub:
+        report = hub.gc(grace_seconds=grace)
+    if as_json:
+        _emit_json(report)
+        return
+    click.echo(
+        f"removed {report.commits_removed} commits, {report.objects_removed} objects "
+        f"({_size(report.bytes_removed)}), {report.stray_removed} stray files; rewrote {report.packs_rewritten} packs"
+    )
+
+
+@main.command()
+@click.argument("folder")
+@click.argument("principal")
+@click.argument("level", type=click.Choice(["read", "run", "edit", "none"]))
+@_handles_errors
+def share(folder: str, principal: str, level: str) -> None:
+    """Grant a user (or * for everyone) read, run or edit on a folder; 'none' revokes."""
+    with _hub() as hub:
+        grants = hub.share(folder, principal, None if level == "none" else level)
+    for who, what in sorted(grants.items()):
+        click.echo(f"{who}: {what}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,4 @@
+"""The core: one ``Hub`` facade over the metadata and object stores.
+
+Knows nothing of Jupyter, tornado, papermill or Optuna.
+"""

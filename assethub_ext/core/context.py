@@ -1,0 +1,292 @@
+"""Shared machinery of the Hub facade: stores, permissions, ref resolution, commits, trees.
+
+The facade's operations live in mixins (datasets, models, history, maintenance) that all
+stand on this class, so validation, permission checks and error messages exist once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from .config import HubConfig
+from .errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
+from .hashing import hash_bytes
+from .names import (
+    DRAFT,
+    MAIN,
+    AssetPath,
+    AssetRef,
+    FolderPath,
+    looks_like_commit_prefix,
+    parse_asset_path,
+    parse_ref,
+)
+from .tree import Tree
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from ..storage.local import LocalObjectStore
+    from ..storage.metadata import AssetRow, Catalog, CommitRow, FolderRow, MetadataStore
+    from ..storage.objects import ObjectWriter
+    from .workspace_index import WorkspaceIndex
+
+LEVELS = {"read": 1, "run": 2, "edit": 3}
+EVERYONE = "*"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A ref resolved against the hub: the asset, what the ref named, and the commit."""
+
+    asset: AssetRow
+    ref: str
+    kind: str  # "branch" | "tag" | "version" | "latest" | "commit" | "draft"
+    commit_id: str | None
+
+    @property
+    def path(self) -> AssetPath:
+        return asset_path(self.asset)
+
+
+def asset_path(asset: AssetRow) -> AssetPath:
+    folder = asset.folder
+    return parse_asset_path(f"{folder.owner}/{folder.type}/{folder.name}/{asset.name}")
+
+
+def folder_path(folder: FolderRow) -> FolderPath:
+    return FolderPath(folder.owner, folder.type, folder.name)  # type: ignore[arg-type]
+
+
+class HubContext:
+    def __init__(
+        self, home: str | None = None, *, user: str | None = None, config: HubConfig | None = None
+    ) -> None:
+        self.config = config or HubConfig.from_env(home=home, user=user)
+        self.user = self.config.user
+
+    # -- stores, opened lazily so that cheap commands stay cheap ----------------------------
+    @cached_property
+    def meta(self) -> MetadataStore:
+        import os
+
+        from ..storage.metadata import MetadataStore
+
+        os.makedirs(self.config.home, exist_ok=True)
+        store = MetadataStore(self.config.db_url)
+        store.migrate()
+        return store
+
+    @cached_property
+    def objects(self) -> LocalObjectStore:
+        from ..storage.local import LocalObjectStore
+
+        return LocalObjectStore(self.config.store)
+
+    @cached_property
+    def index(self) -> WorkspaceIndex:
+        from .workspace_index import WorkspaceIndex
+
+        return WorkspaceIndex(self.config.workspace_index)
+
+    @cached_property
+    def catalog(self) -> type[Catalog]:
+        from ..storage.metadata import Catalog
+
+        return Catalog
+
+    def close(self) -> None:
+        for name in ("objects", "index"):
+            if name in self.__dict__:
+                self.__dict__.pop(name).close()
+        if "meta" in self.__dict__:
+            self.__dict__.pop("meta").engine.dispose()
+
+    def __enter__(self) -> HubContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- permissions -----------------------------------------------------------------------
+    def _level(self, conn: Connection, folder: FolderRow) -> int:
+        if folder.owner == self.user:
+            return LEVELS["edit"]
+        granted = self.catalog.grants_for(conn, folder.id)
+        return max((LEVELS[granted[p]] for p in (self.user, EVERYONE) if p in granted), default=0)
+
+    def _authorize(self, conn: Connection, folder: FolderRow, needed: str) -> None:
+        """The one permission check: owner may do anything, others what they were granted."""
+        level = self._level(conn, folder)
+        if level >= LEVELS[needed]:
+            return
+        where = folder_path(folder)
+        if level == 0:
+            raise PermissionDenied(
+                f"'{self.user}' may not access folder '{where}'; ask its owner '{folder.owner}' to share it."
+            )
+        raise PermissionDenied(
+            f"'{self.user}' may not {needed} in folder '{where}' (granted: {_name(level)}); ask its owner '{folder.owner}'."
+        )
+
+    def can(self, conn: Connection, folder: FolderRow, needed: str) -> bool:
+        return self._level(conn, folder) >= LEVELS[needed]
+
+    # -- lookup ----------------------------------------------------------------------------
+    def _folder(self, conn: Connection, path: FolderPath) -> FolderRow:
+        folder = self.catalog.folder(conn, path.owner, path.type, path.folder)
+        if folder is None:
+            raise NotFound(
+                f"folder '{path}' does not exist; create it with 'assethub create {path}'."
+            )
+        return folder
+
+    def _asset(self, conn: Connection, path: AssetPath, needed: str = "read") -> AssetRow:
+        folder = self._folder(conn, path.folder_path)
+        self._authorize(conn, folder, needed)
+        asset = self.catalog.asset(conn, folder, path.name)
+        if asset is None:
+            raise NotFound(
+                f"asset '{path}' does not exist; create it with 'assethub create {path}'."
+            )
+        return asset
+
+    def _resolve(self, conn: Connection, ref: str | AssetRef, needed: str = "read") -> Resolved:
+        parsed = parse_ref(ref) if isinstance(ref, str) else ref
+        asset = self._asset(conn, parsed.path, needed)
+        name = parsed.ref
+        if name == DRAFT:
+            if asset.type != "dataset":
+                raise InvalidInput(f"'{parsed.path}' is a model; only datasets have a draft.")
+            return Resolved(asset, name, "draft", None)
+        row = self.catalog.ref(conn, asset.id, name)
+        if row is not None:
+            return Resolved(asset, name, row.kind, row.commit_id)
+        if looks_like_commit_prefix(name):
+            matches = self.meta.commits_with_prefix(conn, asset.id, name)
+            if len(matches) > 1:
+                raise InvalidInput(
+                    f"commit prefix '{name}' is ambiguous in '{parsed.path}'; give more characters."
+                )
+            if matches:
+                return Resolved(asset, matches[0], "commit", matches[0])
+        raise NotFound(self._missing_ref_message(asset, parsed.path, name))
+
+    def _missing_ref_message(self, asset: AssetRow, path: AssetPath, name: str) -> str:
+        if asset.type == "dataset" and name == MAIN:
+            return f"dataset '{path}' has no published version yet; publish its draft first."
+        if asset.type == "model" and name == MAIN:
+            return f"model '{path}' has no commits yet; commit to '{path}:main' first."
+        return f"'{path}' has no branch, tag, version or commit '{name}'."
+
+    def _commit(self, conn: Connection, commit_id: str) -> CommitRow:
+        found = self.meta.get_commits(conn, [commit_id])
+        if commit_id not in found:
+            raise NotFound(f"commit {commit_id[:12]} does not exist.")
+        return found[commit_id]
+
+    # -- trees -----------------------------------------------------------------------------
+    def load_tree(self, digest: str) -> Tree:
+        return Tree.decode(self.objects.read_bytes(digest))
+
+    @staticmethod
+    def _store_tree(writer: ObjectWriter, tree: Tree) -> str:
+        return writer.put_bytes(tree.encode())
+
+    # -- commits ---------------------------------------------------------------------------
+    def _make_commit(
+        self,
+        asset: AssetRow,
+        *,
+        kind: str,
+        tree: str,
+        parents: Sequence[str],
+        message: str,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None,
+        lineage: dict[str, Any] | None = None,
+    ) -> CommitRow:
+        from ..storage.metadata import CommitRow
+
+        created_at = time.time()
+        params, metrics, meta, lineage = params or {}, metrics or {}, meta or {}, lineage or {}
+        body = {
+            "asset": str(asset_path(asset)),
+            "kind": kind,
+            "tree": tree,
+            "parents": list(parents),
+            "author": self.user,
+            "created_at": created_at,
+            "message": message,
+            "params": params,
+            "metrics": metrics,
+            "meta": meta,
+            "lineage": lineage,
+        }
+        commit_id = hash_bytes(json.dumps(body, sort_keys=True, default=str).encode())
+        return CommitRow(
+            id=commit_id,
+            asset_id=asset.id,
+            kind=kind,
+            tree=tree,
+            author=self.user,
+            created_at=created_at,
+            message=message,
+            params=params,
+            metrics=metrics,
+            meta=meta,
+            lineage=lineage,
+            parents=tuple(parents),
+        )
+
+    def _input_entries(self, conn: Connection, refs: Iterable[str]) -> list[dict[str, str]]:
+        """Resolve input refs (needing 'run' on their folders) to pinned commit ids."""
+        entries = []
+        for text in refs:
+            resolved = self._resolve(conn, text, "run")
+            commit_id = resolved.commit_id
+            if commit_id is None:
+                commit_id = self._snapshot_draft(conn, resolved.asset).id
+            entries.append(
+                {
+                    "ref": f"{resolved.path}:{resolved.ref}",
+                    "asset": str(resolved.path),
+                    "commit": commit_id,
+                }
+            )
+        return entries
+
+    def _snapshot_draft(self, conn: Connection, asset: AssetRow) -> CommitRow:
+        """Freeze the draft as it is now, so that using it is reproducible.
+
+        An unchanged draft reuses its latest snapshot instead of making a new one.
+        """
+        draft = self.catalog.require_draft(conn, asset.id)
+        parents = [draft.base_commit] if draft.base_commit else []
+        latest = self.meta.latest_snapshot(conn, asset.id, draft.tree)
+        if latest is not None and list(latest.parents) == parents:
+            return latest
+        commit = self._make_commit(
+            asset,
+            kind="snapshot",
+            tree=draft.tree,
+            parents=parents,
+            message=f"snapshot of the draft at revision {draft.revision}",
+            meta={"draft_revision": draft.revision},
+        )
+        self.meta.insert_commit(conn, commit)
+        return commit
+
+    def _ensure_new_name(self, conn: Connection, asset: AssetRow, name: str) -> None:
+        if self.catalog.ref(conn, asset.id, name) is not None:
+            raise AlreadyExists(f"'{asset_path(asset)}' already has a ref named '{name}'.")
+
+
+def _name(level: int) -> str:
+    return next((name for name, value in LEVELS.items() if value == level), "none")

@@ -1,0 +1,166 @@
+"""Reading history: log, show, diff and lineage graphs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .context import HubContext, Resolved, asset_path
+from .errors import InvalidInput
+from .tree import Tree, TreeChange, diff_trees
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from ..storage.metadata import CommitRow
+
+MAX_LINEAGE_DEPTH = 50
+
+
+@dataclass(frozen=True)
+class Diff:
+    a: str
+    b: str
+    changes: list[TreeChange]
+    params: dict[str, tuple[Any, Any]]
+    metrics: dict[str, tuple[Any, Any]]
+
+
+@dataclass
+class LineageGraph:
+    """Nodes are commits; edges say ``input`` (used to make) or ``parent`` (came from)."""
+
+    root: str
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    edges: list[dict[str, str]] = field(default_factory=list)
+
+
+def _side_by_side(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b))}
+
+
+class HistoryOps(HubContext):
+    def _commit_of(self, conn: Connection, resolved: Resolved) -> CommitRow:
+        if resolved.commit_id is None:
+            return self._snapshot_draft(conn, resolved.asset)
+        return self._commit(conn, resolved.commit_id)
+
+    def log(self, ref: str, limit: int | None = None) -> list[CommitRow]:
+        """Commits reachable from ``ref``, newest first (a dataset's draft logs from its base)."""
+        if limit is not None and limit < 1:
+            raise InvalidInput("-n must be at least 1.")
+        with self.meta.read() as conn:
+            resolved = self._resolve(conn, ref)
+            head = resolved.commit_id
+            if head is None:
+                head = self.catalog.require_draft(conn, resolved.asset.id).base_commit
+                if head is None:
+                    return []
+            return self.meta.ancestors(conn, [head], limit)
+
+    def show(self, ref: str) -> dict[str, Any]:
+        """A commit with its refs, tree summary and lineage."""
+        with self.meta.write() as conn:
+            resolved = self._resolve(conn, ref)
+            commit = self._commit_of(conn, resolved)
+            names = [
+                r.name
+                for r in self.catalog.list_refs(conn, resolved.asset.id)
+                if r.commit_id == commit.id
+            ]
+        tree = self.load_tree(commit.tree)
+        return {
+            "asset": str(resolved.path),
+            "type": resolved.asset.type,
+            "ref": resolved.ref,
+            "commit": commit,
+            "refs": names,
+            "files": len(tree),
+            "size": tree.total_size,
+            "tree": tree,
+        }
+
+    def tree_of(self, ref: str) -> tuple[CommitRow, Tree]:
+        with self.meta.write() as conn:
+            commit = self._commit_of(conn, self._resolve(conn, ref))
+        return commit, self.load_tree(commit.tree)
+
+    def diff(self, a: str, b: str) -> Diff:
+        """Files added/removed/changed from ``a`` to ``b``, params and metrics side by side."""
+        (ca, ta), (cb, tb) = self.tree_of(a), self.tree_of(b)
+        return Diff(
+            a,
+            b,
+            diff_trees(ta, tb),
+            _side_by_side(ca.params, cb.params),
+            _side_by_side(ca.metrics, cb.metrics),
+        )
+
+    def lineage(
+        self, ref: str, *, up: bool = True, down: bool = False, depth: int = 10
+    ) -> LineageGraph:
+        """Walk inputs and parents upstream, consumers and children downstream."""
+        if not 1 <= depth <= MAX_LINEAGE_DEPTH:
+            raise InvalidInput(f"--depth must be between 1 and {MAX_LINEAGE_DEPTH}.")
+        with self.meta.write() as conn:
+            start = self._commit_of(conn, self._resolve(conn, ref))
+            graph = LineageGraph(start.id)
+            self._add_nodes(conn, graph, [start.id])
+            if up:
+                self._walk(conn, graph, start.id, depth, upstream=True)
+            if down:
+                self._walk(conn, graph, start.id, depth, upstream=False)
+        return graph
+
+    def _walk(
+        self, conn: Connection, graph: LineageGraph, start: str, depth: int, *, upstream: bool
+    ) -> None:
+        frontier, seen = [start], {start}
+        for _ in range(depth):
+            if not frontier:
+                return
+            pairs: list[
+                tuple[str, str, str]
+            ] = []  # (from, to, kind) with from -> to meaning "made"
+            if upstream:
+                for c in self.meta.get_commits(conn, frontier).values():
+                    pairs += [(i["commit"], c.id, "input") for i in c.lineage.get("inputs", [])]
+                    pairs += [(p, c.id, "parent") for p in c.parents]
+                nxt = [src for src, _, _ in pairs]
+            else:
+                pairs += [(i, c, "input") for i, c in self.meta.consumers_of(conn, frontier)]
+                pairs += [(p, c, "parent") for p, c in self.meta.children_of(conn, frontier)]
+                nxt = [dst for _, dst, _ in pairs]
+            for src, dst, kind in pairs:
+                edge = {"from": src, "to": dst, "kind": kind}
+                if edge not in graph.edges:
+                    graph.edges.append(edge)
+            frontier = [n for n in dict.fromkeys(nxt) if n not in seen]
+            seen.update(frontier)
+            self._add_nodes(conn, graph, frontier)
+
+    def _add_nodes(self, conn: Connection, graph: LineageGraph, ids: list[str]) -> None:
+        found = self.meta.get_commits(conn, ids)
+        assets: dict[int, str] = {}
+        for commit_id in ids:
+            commit = found.get(commit_id)
+            if commit is None:
+                graph.nodes[commit_id] = {"id": commit_id, "missing": True}
+                continue
+            if commit.asset_id not in assets:
+                assets[commit.asset_id] = str(
+                    asset_path(self.catalog.asset_by_id(conn, commit.asset_id))
+                )
+            names = [
+                r.name
+                for r in self.catalog.list_refs(conn, commit.asset_id)
+                if r.commit_id == commit_id
+            ]
+            graph.nodes[commit_id] = {
+                "id": commit_id,
+                "asset": assets[commit.asset_id],
+                "kind": commit.kind,
+                "refs": names,
+                "message": commit.message,
+                "created_at": commit.created_at,
+            }

@@ -1,0 +1,205 @@
+"""The Hub facade: the one entry point for the CLI, the server, the magics and pipelines.
+
+Every operation validates its input, checks folder permissions for the acting user, and
+raises an ``AssetHubError`` with one clear sentence when it refuses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .context import LEVELS, asset_path, folder_path
+from .datasets import DatasetOps
+from .errors import AlreadyExists, InUse, InvalidInput, PermissionDenied
+from .history import HistoryOps
+from .maintenance import Maintenance
+from .models import ModelOps
+from .names import AssetPath, FolderPath, check_segment, parse_path
+from .progress import ProgressFactory, no_progress
+from .tree import Tree
+from .workspace import LINK_MODES, CheckoutReport, LinkMode, materialize
+
+
+@dataclass(frozen=True)
+class Checkout:
+    ref: str
+    commit_id: str
+    dest: str
+    report: CheckoutReport
+
+
+class Hub(DatasetOps, ModelOps, HistoryOps, Maintenance):
+    """A hub: one metadata store and one object store, acted on as ``user``.
+
+    ``Hub()`` opens the hub named by the environment (``ASSETHUB_HOME`` and friends);
+    ``Hub(home)`` opens an embedded hub in that folder.
+    """
+
+    def init(self) -> str:
+        """Create the hub's folders and database, or upgrade its schema; safe to repeat."""
+        self.meta  # noqa: B018 - opening migrates the schema
+        self.objects  # noqa: B018
+        return self.config.home
+
+    # -- folders and assets ----------------------------------------------------------------
+    def create(self, path: str, description: str = "") -> str:
+        """Create a folder (``owner/type/folder``) or an asset (``owner/type/folder/name``)."""
+        target = parse_path(path)
+        folder = target.folder_path if isinstance(target, AssetPath) else target
+        with self.meta.write() as conn:
+            row = self.catalog.folder(conn, folder.owner, folder.type, folder.folder)
+            if row is None:
+                if folder.owner != self.user:
+                    raise PermissionDenied(
+                        f"only '{folder.owner}' can create folders under '{folder.owner}/'."
+                    )
+                self.catalog.insert_folder(
+                    conn, folder.owner, folder.type, folder.folder, self.user
+                )
+                row = self._folder(conn, folder)
+            elif isinstance(target, FolderPath):
+                raise AlreadyExists(f"folder '{folder}' already exists.")
+            if isinstance(target, FolderPath):
+                return str(target)
+            self._authorize(conn, row, "edit")
+            if self.catalog.asset(conn, row, target.name) is not None:
+                raise AlreadyExists(f"asset '{target}' already exists.")
+            asset_id = self.catalog.insert_asset(conn, row, target.name, description, self.user)
+            if target.type == "dataset":
+                writer = self.objects.writer()
+                empty = self._store_tree(writer, Tree())
+                writer.commit()
+                self.catalog.insert_draft(conn, asset_id, empty, self.user)
+        return str(target)
+
+    def ls(self, prefix: str = "") -> list[dict[str, Any]]:
+        """Folders (for a prefix of up to 2 segments) or assets (for a folder path) you may read."""
+        parts = [p for p in prefix.strip("/").split("/") if p] if prefix else []
+        if len(parts) >= 3:
+            return self._ls_folder(parse_path("/".join(parts[:3])))  # type: ignore[arg-type]
+        owner = check_segment(parts[0], "owner") if parts else None
+        type_ = parts[1] if len(parts) > 1 else None
+        if type_ is not None and type_ not in ("dataset", "model"):
+            raise InvalidInput(f"asset type '{type_}' is not valid: use 'dataset' or 'model'.")
+        with self.meta.read() as conn:
+            rows = [
+                f
+                for f in self.catalog.list_folders(conn, owner, type_)
+                if self.can(conn, f, "read")
+            ]
+            return [
+                {
+                    "path": str(folder_path(f)),
+                    "kind": "folder",
+                    "type": f.type,
+                    "owner": f.owner,
+                    "assets": len(self.catalog.list_assets(conn, f)),
+                }
+                for f in rows
+            ]
+
+    def _ls_folder(self, path: FolderPath) -> list[dict[str, Any]]:
+        with self.meta.read() as conn:
+            folder = self._folder(conn, path)
+            self._authorize(conn, folder, "read")
+            result = []
+            for asset in self.catalog.list_assets(conn, folder):
+                refs = self.catalog.list_refs(conn, asset.id)
+                versions = sorted(
+                    (r.name for r in refs if r.kind == "version"), key=lambda n: int(n[1:])
+                )
+                result.append(
+                    {
+                        "path": str(asset_path(asset)),
+                        "kind": "asset",
+                        "type": asset.type,
+                        "owner": folder.owner,
+                        "description": asset.description,
+                        "latest": versions[-1] if versions else None,
+                        "branches": [r.name for r in refs if r.kind == "branch"],
+                        "tags": [r.name for r in refs if r.kind == "tag"],
+                    }
+                )
+            return result
+
+    def delete(self, path: str, *, force: bool = False) -> str:
+        """Delete an asset or an empty folder; refused while others depend on it, unless forced."""
+        target = parse_path(path)
+        with self.meta.write() as conn:
+            if isinstance(target, FolderPath):
+                folder = self._folder(conn, target)
+                if folder.owner != self.user:
+                    raise PermissionDenied(f"only '{folder.owner}' can delete folder '{target}'.")
+                contents = self.catalog.list_assets(conn, folder)
+                if contents and not force:
+                    raise InUse(
+                        f"folder '{target}' holds {len(contents)} asset(s); delete them first or pass --force."
+                    )
+                for asset in contents:
+                    self._delete_asset(conn, asset, force)
+                self.catalog.delete_folder(conn, folder.id)
+                return str(target)
+            self._delete_asset(conn, self._asset(conn, target, "edit"), force)
+        return str(target)
+
+    def _delete_asset(self, conn: Any, asset: Any, force: bool) -> None:
+        users = self.catalog.external_consumers(conn, asset.id)
+        if users and not force:
+            raise InUse(
+                f"'{asset_path(asset)}' is an input of {len(users)}+ commit(s) of other assets "
+                f"(first {users[0][:12]}); pass --force to delete it anyway."
+            )
+        self.catalog.delete_asset(conn, asset.id)
+
+    # -- sharing ---------------------------------------------------------------------------
+    def share(self, path: str, principal: str, level: str | None) -> dict[str, str]:
+        """Grant ``principal`` (a user or ``*``) read, run or edit on a folder (None revokes)."""
+        target = parse_path(path)
+        if not isinstance(target, FolderPath):
+            raise InvalidInput("sharing is per folder: give owner/type/folder.")
+        if principal != "*":
+            check_segment(principal, "user name")
+        if level is not None and level not in LEVELS:
+            raise InvalidInput(f"permission '{level}' is not one of: read, run, edit.")
+        with self.meta.write() as conn:
+            folder = self._folder(conn, target)
+            if folder.owner != self.user:
+                raise PermissionDenied(f"only '{folder.owner}' can share folder '{target}'.")
+            self.catalog.set_grant(conn, folder.id, principal, level)
+            return dict(self.catalog.grants_for(conn, folder.id))
+
+    # -- checkout --------------------------------------------------------------------------
+    def checkout(
+        self,
+        ref: str,
+        dest: str,
+        *,
+        link: LinkMode = "auto",
+        force: bool = False,
+        progress: ProgressFactory = no_progress,
+    ) -> Checkout:
+        """Materialise ``ref`` into ``dest``; a draft is snapshotted first, so use is reproducible."""
+        if link not in LINK_MODES:
+            raise InvalidInput(f"link mode '{link}' is not one of: {', '.join(LINK_MODES)}.")
+        with self.meta.write() as conn:
+            resolved = self._resolve(conn, ref)
+            commit = (
+                self._snapshot_draft(conn, resolved.asset)
+                if resolved.commit_id is None
+                else self._commit(conn, resolved.commit_id)
+            )
+        tree = self.load_tree(commit.tree)
+        name = f"{resolved.path}:{resolved.ref}"
+        marker = {"ref": name, "commit": commit.id, "tree": commit.tree}
+        report = materialize(
+            self.objects,
+            tree,
+            dest,
+            old_tree_loader=self.load_tree,
+            marker=marker,
+            link=link,
+            force=force,
+            progress=progress,
+        )
+        return Checkout(name, commit.id, dest, report)

@@ -1,0 +1,56 @@
+"""Turning files on disk into tree entries, storing only what the store lacks.
+
+The workspace index answers "what is this file's hash?" from a ``stat`` when the file is
+unchanged, so re-adding an unchanged tree reads no file at all; the store is then asked,
+in one query, which of those objects it is missing (say, after a ``gc``).
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..storage.objects import ObjectStore, ObjectWriter
+from .errors import InvalidInput
+from .progress import ProgressFactory, no_progress
+from .scan import SourceFile
+from .tree import MODE_EXECUTABLE, MODE_FILE, TreeEntry
+from .workspace_index import WorkspaceIndex
+
+
+def ingest(
+    files: list[SourceFile],
+    *,
+    store: ObjectStore,
+    writer: ObjectWriter,
+    index: WorkspaceIndex,
+    progress: ProgressFactory = no_progress,
+) -> tuple[list[TreeEntry], int]:
+    """Tree entries for ``files``, and how many bytes had to be read and stored."""
+    known = index.known_digests(files)
+    absent = store.missing(set(known.values()))
+    writer.keep(set(known.values()) - absent)
+    todo = [f for f in files if f.path not in known or known[f.path] in absent]
+    hashed_at = time.time_ns()
+    fresh: list[tuple[SourceFile, str]] = []
+    bar = progress("add", sum(f.size for f in todo), "B")
+    try:
+        for source in todo:
+            try:
+                digest = writer.put_file(source.path, source.size, known.get(source.path))
+            except PermissionError:
+                raise InvalidInput(f"cannot read '{source.path}': permission denied.") from None
+            except (FileNotFoundError, IsADirectoryError):
+                raise InvalidInput(
+                    f"'{source.path}' disappeared while it was being added; run the command again."
+                ) from None
+            fresh.append((source, digest))
+            bar.update(source.size)
+    finally:
+        bar.close()
+    index.remember(fresh, hashed_at)
+    digests = {**known, **{f.path: d for f, d in fresh}}
+    entries = [
+        TreeEntry(f.rel, digests[f.path], f.size, MODE_EXECUTABLE if f.executable else MODE_FILE)
+        for f in files
+    ]
+    return entries, sum(f.size for f, _ in fresh)

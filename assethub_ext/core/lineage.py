@@ -1,0 +1,118 @@
+"""Capturing what made a commit: code, caller, environment.
+
+Called on every commit. Cheap by design (a few ``git`` calls and package-version look-ups),
+and it never fails a commit: anything it cannot learn is recorded as unknown.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+KEY_PACKAGES = (
+    "assethub-ext",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "paddlepaddle",
+    "paddlepaddle-gpu",
+    "torch",
+    "optuna",
+    "papermill",
+)
+
+
+def _git(args: list[str], cwd: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else None
+
+
+def capture_code(cwd: str, store_patch: Callable[[bytes], str]) -> dict[str, Any] | None:
+    """The git commit of the code, its remote, and a stored patch when the tree is dirty."""
+    head = _git(["rev-parse", "HEAD"], cwd)
+    if head is None:
+        return None
+    code: dict[str, Any] = {
+        "commit": head.strip(),
+        "root": (_git(["rev-parse", "--show-toplevel"], cwd) or "").strip(),
+    }
+    remotes = (_git(["remote"], cwd) or "").split()
+    if remotes:
+        remote = "origin" if "origin" in remotes else remotes[0]
+        code["remote"] = (_git(["remote", "get-url", remote], cwd) or "").strip()
+    status = _git(["status", "--porcelain", "--untracked-files=all"], cwd) or ""
+    code["dirty"] = bool(status.strip())
+    if code["dirty"]:
+        try:
+            patch = subprocess.run(
+                ["git", "diff", "HEAD", "--binary"],
+                cwd=cwd,
+                capture_output=True,
+                timeout=60,
+                check=False,
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            patch = b""
+        if patch:
+            code["patch"] = store_patch(patch)
+        code["untracked"] = [line[3:] for line in status.splitlines() if line.startswith("??")][
+            :1000
+        ]
+    return code
+
+
+def capture_caller() -> dict[str, Any]:
+    """The notebook or script that is committing."""
+    notebook = os.environ.get("ASSETHUB_NOTEBOOK") or os.environ.get("JPY_SESSION_NAME")
+    if notebook:
+        return {"kind": "notebook", "path": notebook}
+    script = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    return {
+        "kind": "script",
+        "path": os.path.abspath(script) if script else "",
+        "argv": sys.argv[1:20],
+    }
+
+
+def capture_environment() -> dict[str, Any]:
+    from importlib import metadata
+
+    packages: dict[str, str] = {}
+    for name in KEY_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(terse=True),
+        "packages": packages,
+    }
+
+
+def capture(
+    inputs: list[dict[str, str]],
+    params: dict[str, Any],
+    store_patch: Callable[[bytes], str],
+    extra: dict[str, Any] | None = None,
+    cwd: str | None = None,
+) -> dict[str, Any]:
+    lineage: dict[str, Any] = {
+        "inputs": inputs,
+        "code": capture_code(cwd or os.getcwd(), store_patch),
+        "caller": capture_caller(),
+        "params": params,
+        "environment": capture_environment(),
+        "run_id": os.environ.get("ASSETHUB_RUN_ID"),
+    }
+    if extra:
+        lineage.update(extra)
+    return lineage

@@ -1,0 +1,119 @@
+"""Walking the files a user hands to ``add`` or ``commit``, refusing what cannot be stored.
+
+Refused, before anything is written: symbolic links that point outside the folder being
+added (they would smuggle in files the user did not name), links to folders, special
+files (sockets, FIFOs, devices), and names that are not valid UTF-8 or that the tree
+grammar does not allow.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from .errors import InvalidInput, NotFound
+from .names import check_tree_path
+
+CHECKOUT_MARKER = ".assethub-checkout"
+
+
+class SourceFile(NamedTuple):
+    """A file found on disk, with the stat that the workspace index compares."""
+
+    rel: str
+    path: str
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    ino: int
+    executable: bool
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _source_file(rel: str, path: str, st: os.stat_result) -> SourceFile:
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"the name of '{os.fsencode(path)!r}' is not valid UTF-8.") from None
+    check_tree_path(rel)
+    return SourceFile(
+        rel, path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, bool(st.st_mode & 0o111)
+    )
+
+
+def _walk(folder: str, rel_prefix: str, root_real: str) -> Iterator[SourceFile]:
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            rel = f"{rel_prefix}{entry.name}"
+            if entry.name == CHECKOUT_MARKER:
+                continue
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                if not _inside(target, root_real):
+                    raise InvalidInput(
+                        f"'{entry.path}' is a symbolic link to '{target}', outside the folder being "
+                        "added; copy the file in or add its real location instead."
+                    )
+                st = os.stat(entry.path)
+                if stat.S_ISDIR(st.st_mode):
+                    raise InvalidInput(
+                        f"'{entry.path}' is a symbolic link to a folder; add the folder itself instead."
+                    )
+            elif entry.is_dir(follow_symlinks=False):
+                yield from _walk(entry.path, rel + "/", root_real)
+                continue
+            else:
+                st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                raise InvalidInput(
+                    f"'{entry.path}' is not a regular file (socket, FIFO or device)."
+                )
+            yield _source_file(rel, entry.path, st)
+
+
+def scan(source: str, *, as_contents: bool) -> list[SourceFile]:
+    """The files under ``source``.
+
+    ``as_contents=False`` (``add``): the source lands in the tree under its own name.
+    ``as_contents=True`` (``commit``): the source's contents become the tree.
+    """
+    if not os.path.lexists(source):
+        raise NotFound(f"'{source}' does not exist.")
+    path = os.path.abspath(source)
+    root_real = os.path.realpath(path)
+    if os.path.isdir(root_real):
+        prefix = "" if as_contents else os.path.basename(path.rstrip(os.sep)) + "/"
+        if prefix == "/":
+            raise InvalidInput("cannot add the root folder '/'.")
+        return sorted(_walk(root_real, prefix, root_real), key=lambda f: f.rel)
+    if as_contents:
+        raise InvalidInput(
+            f"'{source}' is a file; commit takes a folder whose contents become the tree."
+        )
+    st = os.stat(root_real)
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInput(f"'{source}' is not a regular file (socket, FIFO or device).")
+    return [_source_file(os.path.basename(path), root_real, st)]
+
+
+def scan_sources(sources: list[str]) -> tuple[list[SourceFile], dict[str, str]]:
+    """Files of every source, and each source's root name in the tree (must be distinct)."""
+    if not sources:
+        raise InvalidInput("name at least one file or folder to add.")
+    files: list[SourceFile] = []
+    roots: dict[str, str] = {}
+    for source in sources:
+        found = scan(source, as_contents=False)
+        name = os.path.basename(os.path.abspath(source).rstrip(os.sep))
+        if name in roots.values():
+            raise InvalidInput(
+                f"two sources would both land in the draft as '{name}'; add them one at a time."
+            )
+        roots[os.path.realpath(source)] = name
+        files.extend(found)
+    return files, roots

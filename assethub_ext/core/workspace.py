@@ -1,0 +1,206 @@
+"""Materialising a tree into a folder: reflink, else a read-only hard link, else a copy.
+
+Small objects live in packs and are always written as new files (for a few KiB a copy
+costs no more than a link). Large objects are loose files in the store and can be
+reflinked (copy-on-write, where the file system has it) or hard-linked; a hard link
+shares the store's read-only inode, so it is read-only too.
+
+Safety: every path was validated when it entered the tree and is validated again here;
+files are created with ``O_EXCL | O_NOFOLLOW``, so a symbolic link planted in the target
+can never redirect a write outside it. A folder that holds an earlier checkout (it has a
+``.assethub-checkout`` marker) is updated in place, but only files the user has not
+modified since are replaced or removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..storage.local import copy_file
+from ..storage.objects import ObjectStore
+from .errors import Conflict, IntegrityError, InvalidInput
+from .hashing import hash_file
+from .names import check_tree_path
+from .progress import ProgressFactory, no_progress
+from .scan import CHECKOUT_MARKER
+from .tree import MODE_EXECUTABLE, Tree, TreeEntry, diff_trees
+
+LinkMode = Literal["auto", "reflink", "hardlink", "copy"]
+LINK_MODES: tuple[LinkMode, ...] = ("auto", "reflink", "hardlink", "copy")
+_FICLONE = 0x40049409
+
+
+@dataclass
+class CheckoutReport:
+    files: int = 0
+    bytes: int = 0
+    methods: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    removed: int = 0
+
+
+def read_marker(dest: str) -> dict[str, str] | None:
+    try:
+        with open(os.path.join(dest, CHECKOUT_MARKER), encoding="utf-8") as handle:
+            marker = json.load(handle)
+    except (FileNotFoundError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def _write_marker(dest: str, marker: dict[str, str]) -> None:
+    tmp = os.path.join(dest, CHECKOUT_MARKER + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(marker, handle)
+    os.replace(tmp, os.path.join(dest, CHECKOUT_MARKER))
+
+
+def _reflink(source: str, target: str) -> None:
+    with open(source, "rb") as src:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        try:
+            fcntl.ioctl(fd, _FICLONE, src.fileno())
+        except OSError:
+            os.close(fd)
+            os.unlink(target)
+            raise
+        os.close(fd)
+
+
+def _place_loose(source: str, target: str, entry: TreeEntry, link: LinkMode) -> str:
+    """Place one large object; returns the method used."""
+    if link in ("auto", "reflink"):
+        try:
+            _reflink(source, target)
+            return "reflink"
+        except OSError as exc:
+            if link == "reflink":
+                raise InvalidInput(
+                    f"this file system cannot reflink ({os.strerror(exc.errno or 0)})."
+                ) from None
+    if link in ("auto", "hardlink"):
+        try:
+            os.link(source, target)
+            return "hardlink"
+        except OSError as exc:
+            if link == "hardlink" or exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                raise InvalidInput(
+                    f"cannot hard-link into '{target}': {os.strerror(exc.errno or 0)}."
+                ) from None
+    copy_file(source, target)
+    os.chmod(target, 0o755 if entry.mode == MODE_EXECUTABLE else 0o644)
+    return "copy"
+
+
+def _write_new(target: str, data: bytes, entry: TreeEntry) -> None:
+    mode = 0o755 if entry.mode == MODE_EXECUTABLE else 0o644
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+class _Folders:
+    """Creates parent folders once each and checks they really lie inside the target."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._checked: set[str] = {root}
+
+    def target(self, rel: str) -> str:
+        check_tree_path(rel)
+        parent, _, name = rel.rpartition("/")
+        folder = os.path.join(self.root, parent) if parent else self.root
+        if folder not in self._checked:
+            os.makedirs(folder, exist_ok=True)
+            real = os.path.realpath(folder)
+            if not real.startswith(self.root + os.sep):
+                raise InvalidInput(
+                    f"'{folder}' leads outside '{self.root}' (a symbolic link?); refusing to write there."
+                )
+            self._checked.add(folder)
+        return os.path.join(folder, name)
+
+
+def _prepare_dest(dest: str) -> tuple[str, dict[str, str] | None]:
+    if os.path.lexists(dest) and not os.path.isdir(dest):
+        raise InvalidInput(f"'{dest}' exists and is not a folder.")
+    os.makedirs(dest, exist_ok=True)
+    root = os.path.realpath(dest)
+    marker = read_marker(root)
+    if marker is None and os.listdir(root):
+        raise Conflict(
+            f"'{dest}' is not empty and holds no earlier checkout; choose an empty folder."
+        )
+    return root, marker
+
+
+def _clear_old(root: str, old: Tree, new: Tree, force: bool) -> int:
+    """Remove files that the new tree drops or changes, refusing to lose local edits."""
+    doomed = [c.path for c in diff_trees(old, new) if c.status in ("removed", "changed")]
+    for rel in doomed:
+        path = os.path.join(root, rel)
+        if not os.path.lexists(path) or force:
+            continue
+        entry = old[rel]
+        if os.path.islink(path) or hash_file(path, os.path.getsize(path)) != entry.digest:
+            raise Conflict(
+                f"'{rel}' was modified since it was checked out; move it away or use --force."
+            )
+    for rel in doomed:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(root, rel))
+    return len(doomed)
+
+
+def materialize(
+    store: ObjectStore,
+    tree: Tree,
+    dest: str,
+    *,
+    old_tree_loader: Callable[[str], Tree],
+    marker: dict[str, str],
+    link: LinkMode = "auto",
+    force: bool = False,
+    progress: ProgressFactory = no_progress,
+) -> CheckoutReport:
+    """Make ``dest`` hold exactly ``tree`` (plus the marker) and return what was done."""
+    root, previous = _prepare_dest(dest)
+    report = CheckoutReport()
+    wanted = tree
+    if previous is not None and previous.get("tree"):
+        old = old_tree_loader(previous["tree"])
+        report.removed = _clear_old(root, old, tree, force)
+        wanted = Tree(e for e in tree.values() if not os.path.lexists(os.path.join(root, e.path)))
+    folders = _Folders(root)
+    bar = progress("checkout", wanted.total_size, "B")
+    try:
+        by_digest: dict[str, list[TreeEntry]] = defaultdict(list)
+        for entry in wanted.values():
+            local = store.local_file(entry.digest)
+            if local is None:
+                by_digest[entry.digest].append(entry)
+                continue
+            if hash_file(local, entry.size) != entry.digest:
+                raise IntegrityError(f"object {entry.digest[:12]} is corrupt; run 'assethub fsck'.")
+            report.methods[_place_loose(local, folders.target(entry.path), entry, link)] += 1
+            bar.update(entry.size)
+        for digest, data in store.read_many(list(by_digest)):
+            for entry in by_digest[digest]:
+                _write_new(folders.target(entry.path), data, entry)
+                report.methods["copy"] += 1
+                bar.update(entry.size)
+    finally:
+        bar.close()
+    report.files = len(wanted)
+    report.bytes = wanted.total_size
+    _write_marker(root, marker)
+    return report

@@ -1,0 +1,83 @@
+"""The workspace index: what this machine already knows about files on its disks.
+
+Like git's index, it remembers each file's stat (size, mtime, ctime, inode) with the hash of
+its bytes, so adding an unchanged tree of 20,000 files costs a ``stat`` per file and no
+reading. It also remembers which tree each source folder had when it was last added or
+checked out, which answers ``assethub status`` without touching the hub's database.
+
+It is a plain SQLite file under ``ASSETHUB_HOME`` (standard library only: no SQLAlchemy,
+so ``status`` starts fast). It is a cache: losing it costs a re-hash, never data.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+
+from .scan import SourceFile
+
+RACY_MARGIN_NS = 50_000_000
+"""A file modified within this long before it was hashed is re-hashed next time: file
+systems stamp mtimes with a coarse clock, so a write right after the hash could otherwise
+leave the same mtime behind (git's "racily clean" problem)."""
+
+
+class WorkspaceIndex:
+    def __init__(self, path: str) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.executescript(
+            "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+            " ctime_ns INTEGER, ino INTEGER, digest TEXT, hashed_at_ns INTEGER) WITHOUT ROWID;"
+            "CREATE TABLE IF NOT EXISTS sources (asset TEXT, root TEXT, tree TEXT, revision INTEGER,"
+            " recorded_at REAL, PRIMARY KEY (asset, root)) WITHOUT ROWID;"
+        )
+
+    def known_digests(self, files: Iterable[SourceFile]) -> dict[str, str]:
+        """path -> digest for every file whose stat matches what was recorded."""
+        by_path = {f.path: f for f in files}
+        if not by_path:
+            return {}
+        low, high = min(by_path), max(by_path)
+        rows = self._db.execute(
+            "SELECT path, size, mtime_ns, ctime_ns, ino, digest, hashed_at_ns FROM files"
+            " WHERE path >= ? AND path <= ?",
+            (low, high),
+        )
+        known: dict[str, str] = {}
+        for path, size, mtime_ns, ctime_ns, ino, digest, hashed_at_ns in rows:
+            current = by_path.get(path)
+            if (
+                current is not None
+                and (current.size, current.mtime_ns, current.ctime_ns, current.ino)
+                == (size, mtime_ns, ctime_ns, ino)
+                and mtime_ns < hashed_at_ns - RACY_MARGIN_NS
+            ):
+                known[path] = digest
+        return known
+
+    def remember(self, files: Iterable[tuple[SourceFile, str]], hashed_at_ns: int) -> None:
+        rows = [(f.path, f.size, f.mtime_ns, f.ctime_ns, f.ino, d, hashed_at_ns) for f, d in files]
+        if rows:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+
+    def remember_source(self, asset: str, root: str, tree: str, revision: int) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?)",
+            (asset, root, tree, revision, time.time()),
+        )
+
+    def source(self, asset: str, root: str) -> tuple[str, int] | None:
+        row = self._db.execute(
+            "SELECT tree, revision FROM sources WHERE asset=? AND root=?", (asset, root)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,1 @@
+"""Storage engines under the core: the metadata store and the object store."""

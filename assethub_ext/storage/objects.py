@@ -1,0 +1,64 @@
+"""The object store interface: immutable bytes addressed by their BLAKE3 hash.
+
+Small, like Optuna's storages: the core only needs to ask what is missing, write a batch,
+read back (verified), find a local file to link from, list, and collect garbage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    digest: str
+    size: int
+    stored_at: float
+    packed: bool
+
+
+@dataclass
+class CollectReport:
+    removed: int = 0
+    removed_bytes: int = 0
+    repacked: int = 0
+
+
+class ObjectWriter(Protocol):
+    """A batch of new objects that becomes visible all at once, on ``commit``."""
+
+    def put_file(self, path: str, size: int, known_digest: str | None = None) -> str: ...
+
+    def put_bytes(self, data: bytes) -> str: ...
+
+    def keep(self, digests: Iterable[str]) -> None:
+        """Declare that the batch reuses existing objects, so a concurrent gc spares them."""
+
+    def commit(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class ObjectStore(Protocol):
+    def missing(self, digests: Iterable[str]) -> set[str]: ...
+
+    def writer(self) -> ObjectWriter: ...
+
+    def read_bytes(self, digest: str) -> bytes: ...
+
+    def read_many(self, digests: Iterable[str]) -> Iterator[tuple[str, bytes]]: ...
+
+    def local_file(self, digest: str) -> str | None:
+        """A read-only file holding exactly the object's bytes, when one exists locally."""
+
+    def iter_objects(self) -> Iterator[ObjectInfo]: ...
+
+    def verify(self, digest: str) -> bool: ...
+
+    def collect(self, keep: set[str], older_than: float) -> CollectReport: ...
+
+    def stray_files(self) -> list[str]: ...
+
+    def close(self) -> None: ...
