@@ -51,7 +51,7 @@ $(BIN)/python:
 # assethub_ext/_version.py from package.json's version.
 $(PIP_STAMP): pyproject.toml package.json $(call force-if-missing,assethub_ext/_version.py) | $(BIN)/python
 	$(PIP) install $(PIP_FLAGS) "hatchling>=1.21" "hatch-nodejs-version>=0.3.2" "hatch-jupyter-builder>=0.9" "editables>=0.3"
-	SKIP_JUPYTER_BUILDER=1 $(PIP) install $(PIP_FLAGS) --no-build-isolation -e ".[test]"
+	SKIP_JUPYTER_BUILDER=1 $(PIP) install $(PIP_FLAGS) --no-build-isolation -e ".[test,examples]"
 	touch $@
 
 $(NPM_STAMP): package.json .yarnrc.yml $(wildcard yarn.lock) $(call force-if-missing,node_modules) | $(PIP_STAMP)
@@ -80,13 +80,11 @@ test: lint
 
 # LAB_ARGS passes extra options, e.g. make lab LAB_ARGS="--port=8890 --no-browser"
 lab: setup
-	if [ -f assethub_ext/examples.py ] || [ -f assethub_ext/examples/__main__.py ]; then \
-	    python -m assethub_ext.examples; \
-	fi
+	python examples/load_examples.py
 	jupyter lab --ServerApp.ip=127.0.0.1 $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 $(BENCH_STAMP): pyproject.toml $(PIP_STAMP)
-	SKIP_JUPYTER_BUILDER=1 $(PIP) install $(PIP_FLAGS) --no-build-isolation -e ".[test,bench]"
+	SKIP_JUPYTER_BUILDER=1 $(PIP) install $(PIP_FLAGS) --no-build-isolation -e ".[test,examples,bench]"
 	touch $@
 
 bench: setup $(BENCH_STAMP)

@@ -210,7 +210,8 @@ def add(path: str, sources: tuple[str, ...]) -> None:
     }
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no changes"
     click.echo(
-        f"{path}:draft  {summary}; {change.files} files, {_size(change.stored_bytes)} stored"
+        f"{path}:draft  {summary}; {change.files} files, {_size(change.hashed_bytes)} hashed, "
+        f"{_size(change.stored_bytes)} new in the store"
     )
 
 

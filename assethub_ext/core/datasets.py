@@ -36,6 +36,7 @@ class DraftChange:
     revision: int
     changes: list[TreeChange]
     files: int
+    hashed_bytes: int = 0
     stored_bytes: int = 0
 
     @property
@@ -114,12 +115,13 @@ class DatasetOps(HubContext):
         old = self.load_tree(draft.tree)
         writer = self.objects.writer()
         try:
-            entries, stored = ingest(
+            entries, hashed = ingest(
                 files, store=self.objects, writer=writer, index=self.index, progress=progress
             )
             new = _apply(old, files, entries, roots)
             digest = self._store_tree(writer, new) if new != old else draft.tree
             writer.commit()
+            stored = writer.stored_bytes
         except BaseException:
             writer.abort()
             raise
@@ -133,7 +135,7 @@ class DatasetOps(HubContext):
                 )
         for root in roots:
             self.index.remember_source(str(asset_path(asset)), root, digest, revision)
-        return DraftChange(path, revision, changes, len(new), stored)
+        return DraftChange(path, revision, changes, len(new), hashed, stored)
 
     def status(self, path: str, sources: list[str]) -> list[TreeChange]:
         """What changed in ``sources`` since they were last added to (or checked out from) ``path``."""
@@ -162,6 +164,10 @@ class DatasetOps(HubContext):
                 base_version = self._version_of(conn, asset, draft.base_commit)
                 raise Conflict(
                     f"nothing to publish: the draft of '{path}' is identical to {base_version}."
+                )
+            if draft.base_commit is None and not len(self.load_tree(draft.tree)):
+                raise Conflict(
+                    f"nothing to publish: the draft of '{path}' is empty; add files first."
                 )
             versions = [
                 version_number(r.name) or 0

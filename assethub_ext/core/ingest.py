@@ -25,7 +25,7 @@ def ingest(
     index: WorkspaceIndex,
     progress: ProgressFactory = no_progress,
 ) -> tuple[list[TreeEntry], int]:
-    """Tree entries for ``files``, and how many bytes had to be read and stored."""
+    """Tree entries for ``files``, and how many bytes had to be read (the rest was known)."""
     known = index.known_digests(files)
     absent = store.missing(set(known.values()))
     writer.keep(set(known.values()) - absent)

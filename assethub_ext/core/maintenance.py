@@ -60,7 +60,7 @@ class Maintenance(HubContext):
                         f"commit {commit.id[:12]}: its code patch object is missing"
                     )
         needed = self._tree_objects(trees, report)
-        absent = self.objects.missing(needed)
+        absent = self.objects.missing(needed) | (needed & self.objects.absent())
         report.problems += [f"object {d[:12]} is missing" for d in sorted(absent)]
         if verify:
             infos = list(self.objects.iter_objects())

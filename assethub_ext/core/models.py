@@ -211,10 +211,12 @@ class ModelOps(HubContext):
         if strategy is not None and strategy not in STRATEGIES:
             raise InvalidInput(f"strategy '{strategy}' is not one of: ours, theirs.")
         canonical = str(parse_asset_path(path))
+        check_ref_name(source)
+        check_ref_name(into, "branch")
         with self.meta.read() as conn:
-            theirs = self._resolve(conn, f"{canonical}:{check_ref_name(source)}", "edit")
+            theirs = self._resolve(conn, f"{canonical}:{source}", "edit")
             asset = theirs.asset
-            target_head = self._branch_head(conn, asset, check_ref_name(into, "branch"))
+            target_head = self._branch_head(conn, asset, into)
             if target_head is None or theirs.commit_id is None:
                 raise NotFound(f"'{canonical}' has no branch '{into}' to merge into.")
             source_id = theirs.commit_id

@@ -154,6 +154,26 @@ class LocalObjectStore:
         for digest, size, stored_at, pack in rows:
             yield ObjectInfo(digest, size, stored_at, pack is not None)
 
+    def absent(self) -> set[str]:
+        """Indexed objects whose bytes are not on disk (a lost loose file or a cut pack)."""
+        pack_sizes: dict[str, int] = {}
+        lost = set()
+        for digest, pack, offset, size in self._db.execute(
+            "SELECT digest, pack, offset, size FROM objects"
+        ):
+            if pack is None:
+                if not os.path.exists(self._loose_path(digest)):
+                    lost.add(digest)
+                continue
+            if pack not in pack_sizes:
+                try:
+                    pack_sizes[pack] = os.path.getsize(self._pack_path(pack))
+                except FileNotFoundError:
+                    pack_sizes[pack] = -1
+            if pack_sizes[pack] < offset + size:
+                lost.add(digest)
+        return lost
+
     def verify(self, digest: str) -> bool:
         location = self._locations([digest]).get(digest)
         if location is None:
@@ -340,6 +360,11 @@ class LocalObjectWriter:
 
     def keep(self, digests: Iterable[str]) -> None:
         self._kept.update(digests)
+
+    @property
+    def stored_bytes(self) -> int:
+        """Bytes this batch adds to the store (objects it already had cost nothing)."""
+        return sum(size for _, _, size in self._rows.values())
 
     def put_bytes(self, data: bytes) -> str:
         digest = hash_bytes(data)

@@ -36,6 +36,9 @@ class ObjectWriter(Protocol):
     def keep(self, digests: Iterable[str]) -> None:
         """Declare that the batch reuses existing objects, so a concurrent gc spares them."""
 
+    @property
+    def stored_bytes(self) -> int: ...
+
     def commit(self) -> None: ...
 
     def abort(self) -> None: ...
@@ -54,6 +57,9 @@ class ObjectStore(Protocol):
         """A read-only file holding exactly the object's bytes, when one exists locally."""
 
     def iter_objects(self) -> Iterator[ObjectInfo]: ...
+
+    def absent(self) -> set[str]:
+        """Objects the store lists but whose bytes are gone."""
 
     def verify(self, digest: str) -> bool: ...
 
