@@ -35,6 +35,10 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+RawFile = tuple[str, str, os.stat_result]
+"""(path in the tree, path on disk, stat): what a walk finds, before any validation."""
+
+
 def _source_file(rel: str, path: str, st: os.stat_result) -> SourceFile:
     try:
         rel.encode("utf-8")
@@ -46,7 +50,7 @@ def _source_file(rel: str, path: str, st: os.stat_result) -> SourceFile:
     )
 
 
-def _walk(folder: str, rel_prefix: str, root_real: str) -> Iterator[SourceFile]:
+def _walk(folder: str, rel_prefix: str, root_real: str) -> Iterator[RawFile]:
     with os.scandir(folder) as entries:
         for entry in entries:
             rel = f"{rel_prefix}{entry.name}"
@@ -73,11 +77,11 @@ def _walk(folder: str, rel_prefix: str, root_real: str) -> Iterator[SourceFile]:
                 raise InvalidInput(
                     f"'{entry.path}' is not a regular file (socket, FIFO or device)."
                 )
-            yield _source_file(rel, entry.path, st)
+            yield rel, entry.path, st
 
 
-def scan(source: str, *, as_contents: bool) -> list[SourceFile]:
-    """The files under ``source``.
+def walk(source: str, *, as_contents: bool) -> Iterator[RawFile]:
+    """The files under ``source``, unvalidated and unsorted (``scan`` validates and sorts).
 
     ``as_contents=False`` (``add``): the source lands in the tree under its own name.
     ``as_contents=True`` (``commit``): the source's contents become the tree.
@@ -90,7 +94,7 @@ def scan(source: str, *, as_contents: bool) -> list[SourceFile]:
         prefix = "" if as_contents else os.path.basename(path.rstrip(os.sep)) + "/"
         if prefix == "/":
             raise InvalidInput("cannot add the root folder '/'.")
-        return sorted(_walk(root_real, prefix, root_real), key=lambda f: f.rel)
+        return _walk(root_real, prefix, root_real)
     if as_contents:
         raise InvalidInput(
             f"'{source}' is a file; commit takes a folder whose contents become the tree."
@@ -98,22 +102,34 @@ def scan(source: str, *, as_contents: bool) -> list[SourceFile]:
     st = os.stat(root_real)
     if not stat.S_ISREG(st.st_mode):
         raise InvalidInput(f"'{source}' is not a regular file (socket, FIFO or device).")
-    return [_source_file(os.path.basename(path), root_real, st)]
+    return iter([(os.path.basename(path), root_real, st)])
 
 
-def scan_sources(sources: list[str]) -> tuple[list[SourceFile], dict[str, str]]:
-    """Files of every source, and each source's root name in the tree (must be distinct)."""
+def scan(source: str, *, as_contents: bool) -> list[SourceFile]:
+    """The validated files under ``source``, in tree order."""
+    found = [_source_file(*raw) for raw in walk(source, as_contents=as_contents)]
+    return sorted(found, key=lambda f: f.rel)
+
+
+def source_roots(sources: list[str]) -> dict[str, str]:
+    """Each source's real path and the name it lands under in the tree (must be distinct)."""
     if not sources:
         raise InvalidInput("name at least one file or folder to add.")
-    files: list[SourceFile] = []
     roots: dict[str, str] = {}
     for source in sources:
-        found = scan(source, as_contents=False)
+        if not os.path.lexists(source):
+            raise NotFound(f"'{source}' does not exist.")
         name = os.path.basename(os.path.abspath(source).rstrip(os.sep))
         if name in roots.values():
             raise InvalidInput(
                 f"two sources would both land in the draft as '{name}'; add them one at a time."
             )
         roots[os.path.realpath(source)] = name
-        files.extend(found)
+    return roots
+
+
+def scan_sources(sources: list[str]) -> tuple[list[SourceFile], dict[str, str]]:
+    """Files of every source, and each source's root (see ``source_roots``)."""
+    roots = source_roots(sources)
+    files = [f for source in sources for f in scan(source, as_contents=False)]
     return files, roots

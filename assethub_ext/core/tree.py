@@ -82,9 +82,7 @@ class Tree(Mapping[str, TreeEntry]):
             document = json.loads(zlib.decompress(data))
             if document.get("format") != TREE_FORMAT:
                 raise ValueError(document.get("format"))
-            entries = [
-                TreeEntry(str(p), str(d), int(s), int(m)) for p, d, s, m in document["entries"]
-            ]
+            entries = list(map(TreeEntry._make, document["entries"]))
         except (ValueError, KeyError, TypeError, zlib.error) as exc:
             raise IntegrityError(
                 f"a stored tree is unreadable ({exc}); run 'assethub fsck'."

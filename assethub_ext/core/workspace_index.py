@@ -24,6 +24,17 @@ systems stamp mtimes with a coarse clock, so a write right after the hash could 
 leave the same mtime behind (git's "racily clean" problem)."""
 
 
+IndexRow = tuple[int, int, int, int, str, int]
+"""(size, mtime_ns, ctime_ns, inode, digest, hashed_at_ns) of one recorded file."""
+
+
+def fresh_digest(row: IndexRow, size: int, mtime_ns: int, ctime_ns: int, ino: int) -> str | None:
+    """The recorded digest, if the file's stat still matches and was not racily clean."""
+    if row[:4] == (size, mtime_ns, ctime_ns, ino) and mtime_ns < row[5] - RACY_MARGIN_NS:
+        return row[4]
+    return None
+
+
 class WorkspaceIndex:
     def __init__(self, path: str) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -42,23 +53,26 @@ class WorkspaceIndex:
         by_path = {f.path: f for f in files}
         if not by_path:
             return {}
-        low, high = min(by_path), max(by_path)
+        rows = self.rows_between(min(by_path), max(by_path))
+        known: dict[str, str] = {}
+        for path, row in rows.items():
+            current = by_path.get(path)
+            if current is not None:
+                digest = fresh_digest(
+                    row, current.size, current.mtime_ns, current.ctime_ns, current.ino
+                )
+                if digest is not None:
+                    known[path] = digest
+        return known
+
+    def rows_between(self, low: str, high: str) -> dict[str, IndexRow]:
+        """Recorded rows for paths from ``low`` to ``high`` (one range scan of the index)."""
         rows = self._db.execute(
             "SELECT path, size, mtime_ns, ctime_ns, ino, digest, hashed_at_ns FROM files"
             " WHERE path >= ? AND path <= ?",
             (low, high),
         )
-        known: dict[str, str] = {}
-        for path, size, mtime_ns, ctime_ns, ino, digest, hashed_at_ns in rows:
-            current = by_path.get(path)
-            if (
-                current is not None
-                and (current.size, current.mtime_ns, current.ctime_ns, current.ino)
-                == (size, mtime_ns, ctime_ns, ino)
-                and mtime_ns < hashed_at_ns - RACY_MARGIN_NS
-            ):
-                known[path] = digest
-        return known
+        return {row[0]: row[1:] for row in rows}
 
     def remember(self, files: Iterable[tuple[SourceFile, str]], hashed_at_ns: int) -> None:
         rows = [(f.path, f.size, f.mtime_ns, f.ctime_ns, f.ino, d, hashed_at_ns) for f, d in files]
