@@ -24,7 +24,7 @@ def test_fsck_is_clean_then_finds_corrupt_and_missing_objects(hub: Hub, tmp_path
     hub.commit(f"{M}:main", str(write_files(tmp_path / "w", {"big": big, "small": "s"})))
     assert hub.fsck().ok
     digest = next(i.digest for i in hub.objects.iter_objects() if not i.packed)
-    path = hub.objects.local_file(digest)
+    path = hub.objects.local_files([digest]).get(digest)
     assert path is not None
     _writable(path)
     with open(path, "r+b") as handle:

@@ -143,11 +143,13 @@ class LocalObjectStore:
             finally:
                 os.close(fd)
 
-    def local_file(self, digest: str) -> str | None:
-        location = self._locations([digest]).get(digest)
-        if location is None or location[0] is not None:
-            return None
-        return self._loose_path(digest)
+    def local_files(self, digests: Iterable[str]) -> dict[str, str]:
+        """digest -> read-only file, for those of ``digests`` stored as loose objects."""
+        return {
+            digest: self._loose_path(digest)
+            for digest, (pack, _, _) in self._locations(set(digests)).items()
+            if pack is None
+        }
 
     def iter_objects(self) -> Iterator[ObjectInfo]:
         rows = self._db.execute("SELECT digest, size, stored_at, pack FROM objects").fetchall()

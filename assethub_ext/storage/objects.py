@@ -53,8 +53,8 @@ class ObjectStore(Protocol):
 
     def read_many(self, digests: Iterable[str]) -> Iterator[tuple[str, bytes]]: ...
 
-    def local_file(self, digest: str) -> str | None:
-        """A read-only file holding exactly the object's bytes, when one exists locally."""
+    def local_files(self, digests: Iterable[str]) -> dict[str, str]:
+        """Read-only local files holding exactly the objects' bytes, where such files exist."""
 
     def iter_objects(self) -> Iterator[ObjectInfo]: ...
 
