@@ -168,23 +168,48 @@ def create(path: str, description: str) -> None:
 @json_option
 @_handles_errors
 def ls_command(prefix: str, as_json: bool) -> None:
-    """List folders, or the assets of a folder."""
+    """List folders, the assets of a folder, or describe one asset."""
     with _hub() as hub:
         items = hub.ls(prefix)
     if as_json:
         _emit_json(items)
-        return
+    elif len(items) == 1 and "refs" in items[0]:
+        _describe(items[0])
+    elif items and items[0]["kind"] == "folder":
+        _table(
+            [[i["path"], i["type"], str(i["assets"])] for i in items], ["PATH", "TYPE", "ASSETS"]
+        )
+    else:
+        rows = [
+            [i["path"], i["type"], i["latest"] or ",".join(i["branches"]) or "-"] for i in items
+        ]
+        _table(rows, ["PATH", "TYPE", "LATEST"])
+
+
+def _describe(info: dict[str, Any]) -> None:
+    click.echo(
+        f"{info['path']}  ({info['type']}, created by {info['created_by']} {_when(info['created_at'])} UTC)"
+    )
+    if info["description"]:
+        click.echo(info["description"])
     rows = [
         [
-            i["path"],
-            i["type"],
-            str(i.get("assets", ""))
-            if i["kind"] == "folder"
-            else (i.get("latest") or ",".join(i["branches"]) or "-"),
+            r["name"],
+            r["kind"],
+            r["commit"][:12],
+            _when(r["created_at"]),
+            r.get("derived_from") or "",
+            r["message"][:40],
         ]
-        for i in items
+        for r in info["refs"]
     ]
-    _table(rows, ["PATH", "TYPE", "ASSETS" if items and items[0]["kind"] == "folder" else "LATEST"])
+    _table(rows, ["REF", "KIND", "COMMIT", "TIME (UTC)", "FROM", "MESSAGE"])
+    draft = info.get("draft")
+    if draft:
+        state = "unpublished changes" if draft["unpublished_changes"] else "no unpublished changes"
+        click.echo(
+            f"draft: revision {draft['revision']}, based on {draft['base_version'] or 'nothing'}, {state}"
+        )
 
 
 @main.command()

@@ -179,3 +179,35 @@ def test_large_files_are_stored_once_and_deduplicated(hub: Hub, tmp_path: Path) 
     out = tmp_path / "out"
     hub.checkout(f"{DS}:draft", str(out))
     assert (out / "big" / "copy" / "w2.bin").read_bytes() == big
+
+
+def test_describe_lists_versions_and_draft_state(hub: Hub, data: Path, tmp_path: Path) -> None:
+    hub.create(DS, "digits")
+    hub.add(DS, [str(data)])
+    hub.publish(DS)
+    info = hub.ls(DS)[0]
+    assert info["description"] == "digits" and info["draft"]["base_version"] == "v1"
+    assert not info["draft"]["unpublished_changes"]
+    assert {(r["name"], r["kind"]) for r in info["refs"]} == {("v1", "version"), ("main", "latest")}
+    hub.add(DS, [str(write_files(tmp_path / "n", {"n": "n"}))])
+    assert hub.describe(DS)["draft"]["unpublished_changes"]
+    with pytest.raises(InvalidInput):
+        hub.ls(f"{DS}/extra")
+
+
+def test_versions_cannot_be_moved_or_deleted_even_by_the_store_layer(
+    hub: Hub, data: Path, tmp_path: Path
+) -> None:
+    hub.create(DS)
+    hub.add(DS, [str(data)])
+    v1 = hub.publish(DS)
+    hub.add(DS, [str(write_files(tmp_path / "n", {"n": "n"}))])
+    v2 = hub.publish(DS)
+    from assethub_ext.core.errors import BranchMoved
+
+    with hub.meta.write() as conn, pytest.raises(BranchMoved):
+        asset = hub._asset(conn, hub._resolve(conn, DS).path)
+        hub.meta.move_ref(conn, asset.id, "v1", v1.commit_id, v2.commit_id)
+    with hub.meta.write() as conn:
+        assert not hub.catalog.delete_ref(conn, asset.id, "v1", v1.commit_id)
+    assert hub.show(f"{DS}:v1")["commit"].id == v1.commit_id

@@ -75,9 +75,12 @@ class Hub(DatasetOps, ModelOps, HistoryOps, Maintenance):
 
     def ls(self, prefix: str = "") -> list[dict[str, Any]]:
         """Folders (for a prefix of up to 2 segments) or assets (for a folder path) you may read."""
-        parts = [p for p in prefix.strip("/").split("/") if p] if prefix else []
+        parts = prefix.strip("/").split("/") if prefix.strip("/") else []
         if len(parts) >= 3:
-            return self._ls_folder(parse_path("/".join(parts[:3])))  # type: ignore[arg-type]
+            target = parse_path("/".join(parts))
+            if isinstance(target, AssetPath):
+                return [self.describe(str(target))]
+            return self._ls_folder(target)
         owner = check_segment(parts[0], "owner") if parts else None
         type_ = parts[1] if len(parts) > 1 else None
         if type_ is not None and type_ not in ("dataset", "model"):
@@ -98,6 +101,56 @@ class Hub(DatasetOps, ModelOps, HistoryOps, Maintenance):
                 }
                 for f in rows
             ]
+
+    def describe(self, path: str) -> dict[str, Any]:
+        """An asset: its refs (versions, branches, tags) and, for a dataset, its draft."""
+        target = parse_path(path)
+        if not isinstance(target, AssetPath):
+            raise InvalidInput(f"'{path}' is a folder; describe takes owner/type/folder/name.")
+        with self.meta.read() as conn:
+            asset = self._asset(conn, target)
+            refs = self.catalog.list_refs(conn, asset.id)
+            heads = self.meta.get_commits(conn, sorted({r.commit_id for r in refs}))
+            info: dict[str, Any] = {
+                "path": str(target),
+                "kind": "asset",
+                "type": asset.type,
+                "owner": target.owner,
+                "description": asset.description,
+                "created_at": asset.created_at,
+                "created_by": asset.created_by,
+                "refs": [
+                    {
+                        "name": r.name,
+                        "kind": r.kind,
+                        "commit": r.commit_id,
+                        "message": heads[r.commit_id].message,
+                        "created_at": heads[r.commit_id].created_at,
+                        "derived_from": heads[r.commit_id].meta.get("derived_from"),
+                    }
+                    for r in refs
+                ],
+            }
+            if asset.type == "dataset":
+                draft = self.catalog.require_draft(conn, asset.id)
+                base = self.meta.get_commits(conn, [draft.base_commit]) if draft.base_commit else {}
+                info["draft"] = {
+                    "revision": draft.revision,
+                    "base": draft.base_commit,
+                    "base_version": next(
+                        (
+                            r.name
+                            for r in refs
+                            if r.kind == "version" and r.commit_id == draft.base_commit
+                        ),
+                        None,
+                    ),
+                    "unpublished_changes": not base
+                    or base[draft.base_commit or ""].tree != draft.tree,
+                    "updated_at": draft.updated_at,
+                    "updated_by": draft.updated_by,
+                }
+        return info
 
     def _ls_folder(self, path: FolderPath) -> list[dict[str, Any]]:
         with self.meta.read() as conn:

@@ -40,6 +40,9 @@ from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from ..core.errors import AssetHubError, BranchMoved, IntegrityError
 
 SCHEMA_VERSION = 1
+MOVABLE_KINDS = ("branch", "latest")
+"""Only branches and a dataset's ``main`` ever move; versions and tags are fixed forever, and
+the SQL that moves or deletes refs says so itself, whatever its caller asked."""
 
 metadata = MetaData()
 
@@ -348,7 +351,12 @@ class MetadataStore:
     def move_ref(self, conn: Connection, asset_id: int, name: str, expected: str, new: str) -> None:
         result = conn.execute(
             refs.update()
-            .where(refs.c.asset_id == asset_id, refs.c.name == name, refs.c.commit_id == expected)
+            .where(
+                refs.c.asset_id == asset_id,
+                refs.c.name == name,
+                refs.c.commit_id == expected,
+                refs.c.kind.in_(MOVABLE_KINDS),
+            )
             .values(commit_id=new, updated_at=time.time())
         )
         if result.rowcount != 1:
@@ -555,7 +563,10 @@ class Catalog:
     def delete_ref(conn: Connection, asset_id: int, name: str, expected: str) -> bool:
         result = conn.execute(
             refs.delete().where(
-                refs.c.asset_id == asset_id, refs.c.name == name, refs.c.commit_id == expected
+                refs.c.asset_id == asset_id,
+                refs.c.name == name,
+                refs.c.commit_id == expected,
+                refs.c.kind == "branch",
             )
         )
         return result.rowcount == 1
