@@ -77,7 +77,7 @@ class WorkspaceIndex:
     def remember(self, files: Iterable[tuple[SourceFile, str]], hashed_at_ns: int) -> None:
         rows = [(f.path, f.size, f.mtime_ns, f.ctime_ns, f.ino, d, hashed_at_ns) for f, d in files]
         if rows:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             self._db.execute("COMMIT")
 
