@@ -2,8 +2,8 @@
 
 On this project's reference machine BLAKE3 hashes about 6 GB/s per core against 0.7 GB/s
 for MD5 (what DVC uses), and its tree mode lets one large file use every core. Small files
-are hashed from one ``read``; large ones are memory-mapped and hashed on all cores, so
-hashing runs at close to the disk's read speed.
+are hashed from one ``read``; large ones are read in chunks and each chunk is hashed on all cores,
+so hashing runs at close to the disk's read speed.
 """
 
 from __future__ import annotations
@@ -12,18 +12,47 @@ import blake3
 
 HASH_NAME = "blake3"
 HEX_LENGTH = 64
-MMAP_THRESHOLD = 4 * 1024 * 1024
+CHUNK = 16 * 1024 * 1024
+"""Large files are read in chunks this big into one reused buffer: memory stays flat
+whatever the file's size, and each chunk is still large enough for BLAKE3 to spread over
+every core."""
 
 
 def hash_bytes(data: bytes | memoryview) -> str:
     return blake3.blake3(data).hexdigest()
 
 
+def _hasher(size: int) -> blake3.blake3:
+    return blake3.blake3(max_threads=blake3.blake3.AUTO if size >= CHUNK else 1)
+
+
 def hash_file(path: str, size: int) -> str:
     """Hash a file's bytes; ``size`` (from a stat already made) picks the strategy."""
-    if size >= MMAP_THRESHOLD:
-        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-        hasher.update_mmap(path)
-        return hasher.hexdigest()
-    with open(path, "rb") as handle:
-        return blake3.blake3(handle.read()).hexdigest()
+    if size < CHUNK:
+        with open(path, "rb") as handle:
+            return blake3.blake3(handle.read()).hexdigest()
+    return copy_hashing(path, None)[0]
+
+
+def copy_hashing(source: str, target: str | None) -> tuple[str, int]:
+    """Hash ``source`` in one pass, writing the same bytes to ``target`` (created exclusively).
+
+    What is stored is exactly what was hashed, even if ``source`` changes meanwhile, and
+    the file is read once. Returns (digest, size).
+    """
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    hasher = _hasher(CHUNK)
+    total = 0
+    with open(source, "rb", buffering=0) as src:
+        out = open(target, "xb", buffering=0) if target else None  # noqa: SIM115
+        try:
+            while count := src.readinto(buffer):
+                hasher.update(view[:count])
+                if out is not None:
+                    out.write(view[:count])
+                total += count
+        finally:
+            if out is not None:
+                out.close()
+    return hasher.hexdigest(), total

@@ -25,10 +25,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..storage.local import copy_file
 from ..storage.objects import ObjectStore
 from .errors import Conflict, IntegrityError, InvalidInput
-from .hashing import hash_file
+from .hashing import copy_hashing, hash_file
 from .names import check_tree_path
 from .progress import ProgressBar, ProgressFactory, no_progress
 from .scan import CHECKOUT_MARKER
@@ -79,28 +78,43 @@ def _reflink(source: str, target: str) -> None:
 
 
 def _place_loose(source: str, target: str, entry: TreeEntry, link: LinkMode) -> str:
-    """Place one large object; returns the method used."""
+    """Place one large object, verified against its hash; returns the method used.
+
+    A link shares the object's bytes, so the object itself is hashed; a copy is hashed
+    while it is written. Either way, bad bytes never stay in the target.
+    """
+    method = _link(source, target, link)
+    if method is None:
+        digest = copy_hashing(source, target)[0]
+        os.chmod(target, 0o755 if entry.mode == MODE_EXECUTABLE else 0o644)
+        method = "copy"
+    else:
+        digest = hash_file(source, entry.size)
+    if digest != entry.digest:
+        os.unlink(target)
+        raise IntegrityError(f"object {entry.digest[:12]} is corrupt; run 'assethub fsck'.")
+    return method
+
+
+def _link(source: str, target: str, link: LinkMode) -> str | None:
+    """Reflink or hard-link as ``link`` allows; None when a copy is needed."""
     if link in ("auto", "reflink"):
         try:
             _reflink(source, target)
             return "reflink"
         except OSError as exc:
             if link == "reflink":
-                raise InvalidInput(
-                    f"this file system cannot reflink ({os.strerror(exc.errno or 0)})."
-                ) from None
+                reason = os.strerror(exc.errno or 0)
+                raise InvalidInput(f"this file system cannot reflink ({reason}).") from None
     if link in ("auto", "hardlink"):
         try:
             os.link(source, target)
             return "hardlink"
         except OSError as exc:
             if link == "hardlink" or exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
-                raise InvalidInput(
-                    f"cannot hard-link into '{target}': {os.strerror(exc.errno or 0)}."
-                ) from None
-    copy_file(source, target)
-    os.chmod(target, 0o755 if entry.mode == MODE_EXECUTABLE else 0o644)
-    return "copy"
+                reason = os.strerror(exc.errno or 0)
+                raise InvalidInput(f"cannot hard-link into '{target}': {reason}.") from None
+    return None
 
 
 def _write_new(target: str, data: bytes, entry: TreeEntry) -> None:
@@ -226,8 +240,6 @@ def materialize(
             if local is None:
                 packed[entry.digest].append(entry)
                 continue
-            if hash_file(local, entry.size) != entry.digest:
-                raise IntegrityError(f"object {entry.digest[:12]} is corrupt; run 'assethub fsck'.")
             report.methods[_place_loose(local, folders.target(entry.path), entry, link)] += 1
             bar.update(entry.size)
         report.methods["copy"] += _write_packed(store, packed, folders, bar)

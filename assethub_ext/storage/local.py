@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 
 from ..core.errors import IntegrityError
-from ..core.hashing import hash_bytes, hash_file
+from ..core.hashing import copy_hashing, hash_bytes, hash_file
 from .objects import CollectReport, ObjectInfo
 
 LOOSE_THRESHOLD = 1024 * 1024
@@ -52,17 +52,6 @@ def _chunks(items: Iterable[str], size: int = _SQL_CHUNK) -> Iterator[list[str]]
 def _fsync_wanted() -> bool:
     """Durability against power loss costs a disk flush per batch; atomicity is free."""
     return os.environ.get("ASSETHUB_FSYNC", "0") == "1"
-
-
-def copy_file(source: str, target: str) -> None:
-    """Copy bytes in the kernel (``copy_file_range``), creating ``target`` exclusively."""
-    with open(source, "rb") as src, open(target, "xb") as dst:
-        remaining = os.fstat(src.fileno()).st_size
-        while remaining > 0:
-            copied = os.copy_file_range(src.fileno(), dst.fileno(), remaining)
-            if copied == 0:
-                break
-            remaining -= copied
 
 
 class LocalObjectStore:
@@ -401,21 +390,31 @@ class LocalObjectWriter:
         return self._put_large(path, size, known_digest)
 
     def _put_large(self, path: str, size: int, known_digest: str | None) -> str:
-        digest = known_digest or hash_file(path, size)
-        if digest in self._rows or not self._store.missing([digest]):
-            self._kept.add(digest)
-            return digest
+        """One pass: copy into the store while hashing; a duplicate copy is dropped."""
+        if known_digest is not None and self._have(known_digest):
+            return known_digest
         tmp = self._store.tmp_path(".obj")
-        copy_file(path, tmp)
-        stored = hash_file(tmp, os.path.getsize(tmp))
-        if stored != digest:
+        digest, stored = copy_hashing(path, tmp)
+        if stored != size:
             os.unlink(tmp)
             raise IntegrityError(
                 f"'{path}' changed while it was being added; run the command again."
             )
+        if self._have(digest):
+            os.unlink(tmp)
+            return digest
         self._loose_tmp.append((tmp, digest))
         self._rows[digest] = (None, 0, size)
         return digest
+
+    def _have(self, digest: str) -> bool:
+        """Whether the batch or the store already holds ``digest`` (then it is kept, not written)."""
+        if digest in self._rows:
+            return True
+        if self._store.missing([digest]):
+            return False
+        self._kept.add(digest)
+        return True
 
     def append(self, digest: str, data: bytes) -> None:
         """Write an object with no check for an existing copy (repacking moves live ones)."""
