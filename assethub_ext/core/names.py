@@ -196,10 +196,8 @@ def check_tree_path(text: str) -> str:
             f"file path {_describe(text)} must be relative, use '/' as separator, and have no empty, "
             "'.' or '..' parts, backslashes or control characters."
         )
-    if any(
-        len(part) > MAX_TREE_SEGMENT // 4
-        and len(part.encode("utf-8", "surrogateescape")) > MAX_TREE_SEGMENT
-        for part in text.split("/")
+    if len(text) > MAX_TREE_SEGMENT // 4 and any(
+        len(part.encode("utf-8", "surrogateescape")) > MAX_TREE_SEGMENT for part in text.split("/")
     ):
         raise InvalidInput(f"file path {_describe(text)} has a part over {MAX_TREE_SEGMENT} bytes.")
     return text

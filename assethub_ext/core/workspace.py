@@ -242,7 +242,8 @@ def materialize(
                 continue
             report.methods[_place_loose(local, folders.target(entry.path), entry, link)] += 1
             bar.update(entry.size)
-        report.methods["copy"] += _write_packed(store, packed, folders, bar)
+        if packed:
+            report.methods["copy"] += _write_packed(store, packed, folders, bar)
     finally:
         bar.close()
     report.files = len(wanted)

@@ -380,8 +380,11 @@ class LocalObjectWriter:
     def put_file(self, path: str, size: int, known_digest: str | None = None) -> str:
         """Store a file's bytes; returns the digest of exactly the bytes stored."""
         if size < LOOSE_THRESHOLD:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                data = os.read(fd, size + 1)
+            finally:
+                os.close(fd)
             if len(data) != size:
                 raise IntegrityError(
                     f"'{path}' changed while it was being added; run the command again."
