@@ -175,10 +175,11 @@ def version_number(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-_TREE_PATH = re.compile(
-    r"(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\x7f]+(?:/(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\x7f]+)*"
-)
-"""Relative, '/'-separated, no empty, '.' or '..' parts, no backslash or control characters."""
+_FORBIDDEN = r"/\\\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"
+_TREE_PART = rf"(?!\.\.?(?:/|\Z))[^{_FORBIDDEN}]+"
+_TREE_PATH = re.compile(rf"{_TREE_PART}(?:/{_TREE_PART})*")
+"""Relative, '/'-separated, no empty, '.' or '..' parts; no backslash, no C0 or C1 control
+character, no line separator, and no lone surrogate (a name that was not valid UTF-8)."""
 
 
 def check_tree_path(text: str) -> str:
