@@ -48,6 +48,10 @@ def _hub() -> Iterator[Hub]:
         hub.close()
 
 
+def _one_line(message: str) -> str:
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _handles_errors(func: F) -> F:
     """Turn an ``AssetHubError`` into one line on stderr and its exit code."""
 
@@ -56,7 +60,7 @@ def _handles_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except AssetHubError as err:
-            click.echo(f"error: {err}", err=True)
+            click.echo(f"error: {_one_line(str(err))}", err=True)
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted: nothing half-done was kept.", err=True)
@@ -141,11 +145,24 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="assethub-ext", prog_name="assethub")
-def main() -> None:
+def cli() -> None:
     """Version control for datasets and models, with lineage."""
 
 
-@main.command()
+def main() -> None:
+    """The ``assethub`` entry point: click's own usage errors become one line too."""
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.ClickException as exc:
+        click.echo(f"error: {_one_line(exc.format_message())} (see 'assethub --help')", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted: nothing half-done was kept.", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+@cli.command()
 @_handles_errors
 def init() -> None:
     """Create (or upgrade) the hub named by ASSETHUB_HOME / ASSETHUB_DB."""
@@ -153,7 +170,7 @@ def init() -> None:
         click.echo(f"hub ready at {hub.init()}")
 
 
-@main.command()
+@cli.command()
 @click.argument("path")
 @click.option("-d", "--description", default="", help="What the asset holds.")
 @_handles_errors
@@ -163,7 +180,7 @@ def create(path: str, description: str) -> None:
         click.echo(hub.create(path, description))
 
 
-@main.command(name="ls")
+@cli.command(name="ls")
 @click.argument("prefix", default="")
 @json_option
 @_handles_errors
@@ -212,7 +229,7 @@ def _describe(info: dict[str, Any]) -> None:
         )
 
 
-@main.command()
+@cli.command()
 @click.argument("path")
 @click.option("--force", is_flag=True, help="Delete even if other assets depend on it.")
 @_handles_errors
@@ -222,7 +239,7 @@ def delete(path: str, force: bool) -> None:
         click.echo(f"deleted {hub.delete(path, force=force)}")
 
 
-@main.command()
+@cli.command()
 @click.argument("path")
 @click.argument("sources", nargs=-1, required=True, type=click.Path())
 @_handles_errors
@@ -240,7 +257,7 @@ def add(path: str, sources: tuple[str, ...]) -> None:
     )
 
 
-@main.command()
+@cli.command()
 @click.argument("path")
 @click.argument("sources", nargs=-1, required=True, type=click.Path())
 @json_option
@@ -268,7 +285,7 @@ def status(path: str, sources: tuple[str, ...], as_json: bool) -> None:
     _changes(changes, as_json)
 
 
-@main.command()
+@cli.command()
 @click.argument("path")
 @click.argument("files", nargs=-1, required=True)
 @_handles_errors
@@ -279,7 +296,7 @@ def rm(path: str, files: tuple[str, ...]) -> None:
     click.echo(f"{path}:draft  {len(change.changes)} removed")
 
 
-@main.command()
+@cli.command()
 @click.argument("path")
 @click.option("-m", "--message", default="", help="What this version is.")
 @_handles_errors
@@ -289,7 +306,7 @@ def publish(path: str, message: str) -> None:
         click.echo(str(hub.publish(path, message)))
 
 
-@main.command()
+@cli.command()
 @click.argument("path")
 @click.option("--from", "from_ref", required=True, help="The published version to start from.")
 @click.option("--force", is_flag=True, help="Discard unpublished changes in the draft.")
@@ -301,7 +318,7 @@ def derive(path: str, from_ref: str, force: bool) -> None:
     click.echo(f"{path}:draft  now based on {from_ref} ({change.files} files)")
 
 
-@main.command()
+@cli.command()
 @click.argument("path")
 @click.option("--from", "from_ref", required=True, help="The published version to restore from.")
 @click.argument("files", nargs=-1, required=True)
@@ -313,7 +330,7 @@ def restore(path: str, from_ref: str, files: tuple[str, ...]) -> None:
     click.echo(f"{path}:draft  {len(change.changes)} restored from {from_ref}")
 
 
-@main.command()
+@cli.command()
 @click.argument("ref")
 @click.argument("source", type=click.Path())
 @click.option("-m", "--message", default="")
@@ -350,7 +367,7 @@ def commit(
     click.echo(f"{ref}  {done.id[:12]}")
 
 
-@main.command()
+@cli.command()
 @click.argument("ref")
 @click.argument("dest", type=click.Path())
 @click.option(
@@ -373,7 +390,7 @@ def checkout(ref: str, dest: str, link: str, force: bool) -> None:
     )
 
 
-@main.command()
+@cli.command()
 @click.argument("ref")
 @click.option("-n", "limit", type=int, default=None, help="Show at most N commits.")
 @json_option
@@ -400,7 +417,7 @@ def log(ref: str, limit: int | None, as_json: bool) -> None:
     _table(rows, ["COMMIT", "TIME (UTC)", "AUTHOR", "KIND", "MESSAGE", "PARAMS", "METRICS"])
 
 
-@main.command()
+@cli.command()
 @click.argument("ref")
 @click.option("--files", is_flag=True, help="List every file.")
 @json_option
@@ -444,7 +461,7 @@ def show(ref: str, files: bool, as_json: bool) -> None:
             click.echo(f"  {entry.path}  {_size(entry.size)}  {entry.digest[:12]}")
 
 
-@main.command()
+@cli.command()
 @click.argument("a")
 @click.argument("b")
 @json_option
@@ -463,7 +480,7 @@ def diff(a: str, b: str, as_json: bool) -> None:
             click.echo(f"{mark} {label} {key}: {left} -> {right}")
 
 
-@main.group()
+@cli.group()
 def branch() -> None:
     """Create, list and delete model branches."""
 
@@ -511,7 +528,7 @@ def branch_delete(path: str, name: str, force: bool) -> None:
     click.echo(f"deleted {name} (was {commit_id[:12]})")
 
 
-@main.command()
+@cli.command()
 @click.argument("ref")
 @click.argument("name")
 @_handles_errors
@@ -522,7 +539,7 @@ def tag(ref: str, name: str) -> None:
     click.echo(f"{name} -> {commit_id[:12]}")
 
 
-@main.command()
+@cli.command()
 @click.argument("path")
 @click.argument("source")
 @click.option("--into", default="main", show_default=True, help="The branch to merge into.")
@@ -545,7 +562,7 @@ def merge(path: str, source: str, into: str, strategy: str | None, message: str)
     click.echo(f"{path}:{into}  {result.kind}  {result.commit_id[:12]}")
 
 
-@main.command()
+@cli.command()
 @click.argument("ref")
 @click.option(
     "--up/--down",
@@ -575,7 +592,7 @@ def lineage(ref: str, up: bool, depth: int, as_json: bool) -> None:
         click.echo(f"  {label(this)} {arrow}[{edge['kind']}] {label(other)}")
 
 
-@main.command()
+@cli.command()
 @click.option("--no-verify", is_flag=True, help="Skip re-hashing every object.")
 @json_option
 @_handles_errors
@@ -596,7 +613,7 @@ def fsck(no_verify: bool, as_json: bool) -> None:
         sys.exit(1)
 
 
-@main.command()
+@cli.command()
 @click.option(
     "--grace", type=float, default=3600, show_default=True, help="Keep anything younger (seconds)."
 )
@@ -611,11 +628,14 @@ def gc(grace: float, as_json: bool) -> None:
         return
     click.echo(
         f"removed {report.commits_removed} commits, {report.objects_removed} objects "
-        f"({_size(report.bytes_removed)}), {report.stray_removed} stray files; rewrote {report.packs_rewritten} packs"
+        f"({_size(report.bytes_removed)}), {report.stray_removed} stray files; "
+        f"rewrote {report.packs_rewritten} packs"
     )
+    if report.objects_skipped:
+        click.echo("objects were left alone: other writers are active; run gc again later.")
 
 
-@main.command()
+@cli.command()
 @click.argument("folder")
 @click.argument("principal")
 @click.argument("level", type=click.Choice(["read", "run", "edit", "none"]))

@@ -91,18 +91,14 @@ class DatasetOps(HubContext):
         changes = diff_trees(old_tree, new_tree)
         revision = draft.revision
         if changes or base != draft.base_commit:
-            writer = self.objects.writer()
-            try:
+            with self.objects.writer() as writer:
                 digest = self._store_tree(writer, new_tree)
                 writer.commit()
-            except BaseException:
-                writer.abort()
-                raise
-            with self.meta.write() as conn:
-                self._dataset(conn, asset_path_text, "edit")
-                revision = self.catalog.update_draft(
-                    conn, draft, tree=digest, base_commit=base, user=self.user
-                )
+                with self.meta.write() as conn:
+                    self._dataset(conn, asset_path_text, "edit")
+                    revision = self.catalog.update_draft(
+                        conn, draft, tree=digest, base_commit=base, user=self.user
+                    )
         return DraftChange(asset_path_text, revision, changes, len(new_tree))
 
     def add(
@@ -113,29 +109,29 @@ class DatasetOps(HubContext):
             asset, draft = self._dataset(conn, path, "edit")
         files, roots = scan_sources(sources)
         old = self.load_tree(draft.tree)
-        writer = self.objects.writer()
-        try:
+        with self.objects.writer() as writer:
             entries, hashed = ingest(
-                files, store=self.objects, writer=writer, index=self.index, progress=progress
+                files,
+                store=self.objects,
+                writer=writer,
+                index=self.index,
+                reachable={e.digest for e in old.values()},
+                progress=progress,
             )
             new = _apply(old, files, entries, roots)
-            digest = self._store_tree(writer, new) if new != old else draft.tree
+            changes = diff_trees(old, new)
+            digest = self._store_tree(writer, new) if changes else draft.tree
             writer.commit()
-            stored = writer.stored_bytes
-        except BaseException:
-            writer.abort()
-            raise
-        changes = diff_trees(old, new)
-        revision = draft.revision
-        if changes:
-            with self.meta.write() as conn:
-                self._dataset(conn, path, "edit")
-                revision = self.catalog.update_draft(
-                    conn, draft, tree=digest, base_commit=draft.base_commit, user=self.user
-                )
+            revision = draft.revision
+            if changes:
+                with self.meta.write() as conn:
+                    self._dataset(conn, path, "edit")
+                    revision = self.catalog.update_draft(
+                        conn, draft, tree=digest, base_commit=draft.base_commit, user=self.user
+                    )
         for root in roots:
             self.index.remember_source(str(asset_path(asset)), root, digest, revision)
-        return DraftChange(path, revision, changes, len(new), hashed, stored)
+        return DraftChange(path, revision, changes, len(new), hashed, writer.stored_bytes)
 
     def status(self, path: str, sources: list[str]) -> list[TreeChange]:
         """What changed in ``sources`` since they were last added to (or checked out from) ``path``."""

@@ -15,7 +15,7 @@ from .errors import AlreadyExists, InUse, InvalidInput, PermissionDenied
 from .history import HistoryOps
 from .maintenance import Maintenance
 from .models import ModelOps
-from .names import AssetPath, FolderPath, check_segment, parse_path
+from .names import AssetPath, FolderPath, check_segment, parse_path, quote
 from .progress import ProgressFactory, no_progress
 from .tree import Tree
 from .workspace import LINK_MODES, CheckoutReport, LinkMode, materialize
@@ -46,32 +46,35 @@ class Hub(DatasetOps, ModelOps, HistoryOps, Maintenance):
     def create(self, path: str, description: str = "") -> str:
         """Create a folder (``owner/type/folder``) or an asset (``owner/type/folder/name``)."""
         target = parse_path(path)
-        folder = target.folder_path if isinstance(target, AssetPath) else target
-        with self.meta.write() as conn:
-            row = self.catalog.folder(conn, folder.owner, folder.type, folder.folder)
-            if row is None:
-                if folder.owner != self.user:
-                    raise PermissionDenied(
-                        f"only '{folder.owner}' can create folders under '{folder.owner}/'."
+        with self.objects.writer() as writer:
+            is_dataset = isinstance(target, AssetPath) and target.type == "dataset"
+            empty_tree = self._store_tree(writer, Tree()) if is_dataset else ""
+            writer.commit()
+            with self.meta.write() as conn:
+                folder = self._create_folder(conn, target)
+                if isinstance(target, AssetPath):
+                    self._authorize(conn, folder, "edit")
+                    if self.catalog.asset(conn, folder, target.name) is not None:
+                        raise AlreadyExists(f"asset '{target}' already exists.")
+                    asset_id = self.catalog.insert_asset(
+                        conn, folder, target.name, description, self.user
                     )
-                self.catalog.insert_folder(
-                    conn, folder.owner, folder.type, folder.folder, self.user
-                )
-                row = self._folder(conn, folder)
-            elif isinstance(target, FolderPath):
-                raise AlreadyExists(f"folder '{folder}' already exists.")
-            if isinstance(target, FolderPath):
-                return str(target)
-            self._authorize(conn, row, "edit")
-            if self.catalog.asset(conn, row, target.name) is not None:
-                raise AlreadyExists(f"asset '{target}' already exists.")
-            asset_id = self.catalog.insert_asset(conn, row, target.name, description, self.user)
-            if target.type == "dataset":
-                writer = self.objects.writer()
-                empty = self._store_tree(writer, Tree())
-                writer.commit()
-                self.catalog.insert_draft(conn, asset_id, empty, self.user)
+                    if is_dataset:
+                        self.catalog.insert_draft(conn, asset_id, empty_tree, self.user)
         return str(target)
+
+    def _create_folder(self, conn: Any, target: FolderPath | AssetPath) -> Any:
+        """The folder of ``target``, created if missing (only by its owner)."""
+        path = target.folder_path if isinstance(target, AssetPath) else target
+        row = self.catalog.folder(conn, path.owner, path.type, path.folder)
+        if row is not None:
+            if isinstance(target, FolderPath):
+                raise AlreadyExists(f"folder '{path}' already exists.")
+            return row
+        if path.owner != self.user:
+            raise PermissionDenied(f"only '{path.owner}' can create folders under '{path.owner}/'.")
+        self.catalog.insert_folder(conn, path.owner, path.type, path.folder, self.user)
+        return self._folder(conn, path)
 
     def ls(self, prefix: str = "") -> list[dict[str, Any]]:
         """Folders (for a prefix of up to 2 segments) or assets (for a folder path) you may read."""
@@ -84,7 +87,7 @@ class Hub(DatasetOps, ModelOps, HistoryOps, Maintenance):
         owner = check_segment(parts[0], "owner") if parts else None
         type_ = parts[1] if len(parts) > 1 else None
         if type_ is not None and type_ not in ("dataset", "model"):
-            raise InvalidInput(f"asset type '{type_}' is not valid: use 'dataset' or 'model'.")
+            raise InvalidInput(f"asset type {quote(type_)} is not valid: use 'dataset' or 'model'.")
         with self.meta.read() as conn:
             rows = [
                 f

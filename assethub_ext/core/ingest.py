@@ -23,12 +23,18 @@ def ingest(
     store: ObjectStore,
     writer: ObjectWriter,
     index: WorkspaceIndex,
+    reachable: set[str] | frozenset[str] = frozenset(),
     progress: ProgressFactory = no_progress,
 ) -> tuple[list[TreeEntry], int]:
-    """Tree entries for ``files``, and how many bytes had to be read (the rest was known)."""
+    """Tree entries for ``files``, and how many bytes had to be read (the rest was known).
+
+    ``reachable`` holds digests of a tree that a ref or the draft already names (the one
+    being replaced): those objects exist and gc keeps them, so they need no query at all.
+    """
     known = index.known_digests(files)
-    absent = store.missing(set(known.values()))
-    writer.keep(set(known.values()) - absent)
+    unsure = set(known.values()) - reachable
+    absent = store.missing(unsure)
+    writer.keep(unsure - absent)
     todo = [f for f in files if f.path not in known or known[f.path] in absent]
     hashed_at = time.time_ns()
     fresh: list[tuple[SourceFile, str]] = []

@@ -35,6 +35,7 @@ class GcReport:
     bytes_removed: int = 0
     packs_rewritten: int = 0
     stray_removed: int = 0
+    objects_skipped: bool = False  # writers were active: no object was removed this time
 
 
 class Maintenance(HubContext):
@@ -97,9 +98,10 @@ class Maintenance(HubContext):
     def gc(self, *, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> GcReport:
         """Remove commits and objects that nothing reaches and that are older than the grace.
 
-        The grace period is what keeps gc from racing a commit in flight: a writer's new
-        objects are young, and objects it reuses are refreshed when its batch lands (the
-        store refuses the batch if gc took them meanwhile, and the writer retries).
+        Objects are removed only while no writer is open (a writer stays open until the
+        metadata naming its objects is committed), so gc never races a commit in flight;
+        when writers are active, it removes unreachable commits but no objects, and says so.
+        The grace period keeps recent history around for ``fsck`` and for people.
         """
         if grace_seconds < 0:
             raise InvalidInput("the grace period cannot be negative.")
@@ -117,7 +119,8 @@ class Maintenance(HubContext):
             trees = {tree for cid, _, _, tree in all_commits if cid not in gone}
             trees |= {d.tree for d in self.catalog.all_drafts(conn)}
             keep = self._tree_objects(trees, FsckReport())
-            for commit in self.meta.get_commits(conn, sorted(live)).values():
+            kept = [cid for cid, _, _, _ in all_commits if cid not in gone]
+            for commit in self.meta.get_commits(conn, kept).values():
                 patch = (commit.lineage.get("code") or {}).get("patch")
                 if patch:
                     keep.add(patch)
@@ -125,7 +128,8 @@ class Maintenance(HubContext):
         report.objects_removed = collected.removed
         report.bytes_removed = collected.removed_bytes
         report.packs_rewritten = collected.repacked
-        report.stray_removed = self.objects.remove_stray(cutoff)
+        report.stray_removed = collected.stray_removed
+        report.objects_skipped = collected.skipped
         return report
 
     def _reachable_commits(self, conn: Connection) -> set[str]:

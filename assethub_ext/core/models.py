@@ -42,6 +42,16 @@ def parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
     return parsed
 
 
+def check_branch_name(name: str) -> str:
+    """A valid ref name that is not reserved for dataset versions (``vN``) or drafts."""
+    check_ref_name(name, "branch")
+    if version_number(name) is not None or name == DRAFT:
+        raise InvalidInput(
+            f"'{name}' is reserved for dataset versions and drafts; choose another branch name."
+        )
+    return name
+
+
 @dataclass(frozen=True)
 class MergeResult:
     path: str
@@ -68,14 +78,20 @@ class ModelOps(HubContext):
         """Commit the contents of folder ``source`` as the new head of branch ``ref``."""
         target = parse_ref(ref)
         files = scan(source, as_contents=True)
-        with self.meta.read() as conn:
+        with self.meta.write() as conn:  # a draft input is snapshotted: that is a write
             asset = self._asset(conn, target.path, "edit")
             head = self._branch_head(conn, asset, target.ref)
             input_entries = self._input_entries(conn, inputs or [])
-        writer = self.objects.writer()
-        try:
+            head_tree = self._commit(conn, head).tree if head else None
+        reachable = {e.digest for e in self.load_tree(head_tree).values()} if head_tree else set()
+        with self.objects.writer() as writer:
             entries, _ = ingest(
-                files, store=self.objects, writer=writer, index=self.index, progress=progress
+                files,
+                store=self.objects,
+                writer=writer,
+                index=self.index,
+                reachable=reachable,
+                progress=progress,
             )
             tree = Tree(entries)
             check_no_file_folder_clash(tree)
@@ -84,27 +100,24 @@ class ModelOps(HubContext):
                 input_entries, params or {}, writer.put_bytes, lineage_extra
             )
             writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
-        commit = self._make_commit(
-            asset,
-            kind="commit",
-            tree=tree_digest,
-            parents=[head] if head else [],
-            message=message,
-            params=params,
-            metrics=metrics,
-            meta=metadata,
-            lineage=lineage,
-        )
-        with self.meta.write() as conn:
-            self._asset(conn, target.path, "edit")
-            self.meta.insert_commit(conn, commit)
-            if head is None:
-                self.meta.create_ref(conn, asset.id, target.ref, "branch", commit.id)
-            else:
-                self.meta.move_ref(conn, asset.id, target.ref, head, commit.id)
+            commit = self._make_commit(
+                asset,
+                kind="commit",
+                tree=tree_digest,
+                parents=[head] if head else [],
+                message=message,
+                params=params,
+                metrics=metrics,
+                meta=metadata,
+                lineage=lineage,
+            )
+            with self.meta.write() as conn:
+                self._asset(conn, target.path, "edit")
+                self.meta.insert_commit(conn, commit)
+                if head is None:
+                    self.meta.create_ref(conn, asset.id, target.ref, "branch", commit.id)
+                else:
+                    self.meta.move_ref(conn, asset.id, target.ref, head, commit.id)
         return commit
 
     def _branch_head(self, conn: Connection, asset: AssetRow, name: str) -> str | None:
@@ -118,6 +131,7 @@ class ModelOps(HubContext):
             raise InvalidInput(f"'{name}' is a {row.kind} of '{path}'; commits go on branches.")
         if row is not None:
             return row.commit_id
+        check_branch_name(name)
         if self.catalog.list_refs(conn, asset.id):
             raise NotFound(
                 f"'{path}' has no branch '{name}'; create it with 'assethub branch create {path}:main {name}'."
@@ -133,10 +147,7 @@ class ModelOps(HubContext):
                 raise InvalidInput(
                     f"'{source.path}' is a dataset; datasets have no branches: derive a draft from a version instead."
                 )
-            if version_number(name) is not None or name == DRAFT:
-                raise InvalidInput(
-                    f"'{name}' is reserved for dataset versions and drafts; choose another branch name."
-                )
+            check_branch_name(name)
             self._ensure_new_name(conn, source.asset, name)
             assert source.commit_id is not None
             self.meta.create_ref(conn, source.asset.id, name, "branch", source.commit_id)
@@ -237,27 +248,23 @@ class ModelOps(HubContext):
         merged, resolved = _three_way(
             base_tree, self.load_tree(ours_c.tree), self.load_tree(theirs_c.tree), strategy
         )
-        writer = self.objects.writer()
-        try:
+        winner = ours_c if strategy == "ours" else theirs_c
+        with self.objects.writer() as writer:
             tree_digest = self._store_tree(writer, merged)
             writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
-        winner = ours_c if strategy == "ours" else theirs_c
-        commit = self._make_commit(
-            asset,
-            kind="merge",
-            tree=tree_digest,
-            parents=[target_head, source_id],
-            message=message or f"merge {source} into {into}",
-            params=winner.params,
-            metrics=winner.metrics,
-            meta={"merged": source, "strategy": strategy, "resolved": resolved},
-        )
-        with self.meta.write() as wconn:
-            self.meta.insert_commit(wconn, commit)
-            self.meta.move_ref(wconn, asset.id, into, target_head, commit.id)
+            commit = self._make_commit(
+                asset,
+                kind="merge",
+                tree=tree_digest,
+                parents=[target_head, source_id],
+                message=message or f"merge {source} into {into}",
+                params=winner.params,
+                metrics=winner.metrics,
+                meta={"merged": source, "strategy": strategy, "resolved": resolved},
+            )
+            with self.meta.write() as wconn:
+                self.meta.insert_commit(wconn, commit)
+                self.meta.move_ref(wconn, asset.id, into, target_head, commit.id)
         return MergeResult(canonical, into, commit.id, "merge", resolved)
 
 

@@ -27,7 +27,8 @@ MAIN = "main"
 DRAFT = "draft"
 
 
-def _describe(text: str) -> str:
+def quote(text: str) -> str:
+    """A user-supplied string as it may appear in a one-line message: quoted, escaped, short."""
     shown = text if len(text) <= 80 else text[:77] + "..."
     return repr(shown)
 
@@ -36,7 +37,7 @@ def check_segment(text: str, what: str) -> str:
     """Return ``text`` if it is a valid path segment, else raise ``InvalidInput``."""
     if not _SEGMENT.fullmatch(text):
         raise InvalidInput(
-            f"{what} {_describe(text)} is not valid: use 1-64 ASCII letters, digits, '.', '_' "
+            f"{what} {quote(text)} is not valid: use 1-64 ASCII letters, digits, '.', '_' "
             "or '-', starting with a letter or digit."
         )
     return text
@@ -47,7 +48,7 @@ def check_asset_type(text: str) -> AssetType:
         return "dataset"
     if text == "model":
         return "model"
-    raise InvalidInput(f"asset type {_describe(text)} is not valid: use 'dataset' or 'model'.")
+    raise InvalidInput(f"asset type {quote(text)} is not valid: use 'dataset' or 'model'.")
 
 
 @dataclass(frozen=True, order=True)
@@ -95,7 +96,7 @@ def _split(text: str, what: str) -> list[str]:
         raise InvalidInput(f"{what} is empty: write it as owner/type/folder/name.")
     parts = text.split("/")
     if any(part == "" for part in parts):
-        raise InvalidInput(f"{what} {_describe(text)} has an empty segment.")
+        raise InvalidInput(f"{what} {quote(text)} has an empty segment.")
     return parts
 
 
@@ -109,9 +110,7 @@ def _make_folder(parts: list[str]) -> FolderPath:
 def parse_folder_path(text: str) -> FolderPath:
     parts = _split(text, "folder path")
     if len(parts) != 3:
-        raise InvalidInput(
-            f"folder path {_describe(text)} must have 3 segments: owner/type/folder."
-        )
+        raise InvalidInput(f"folder path {quote(text)} must have 3 segments: owner/type/folder.")
     return _make_folder(parts)
 
 
@@ -119,11 +118,11 @@ def parse_asset_path(text: str) -> AssetPath:
     parts = _split(text, "asset path")
     if ":" in text:
         raise InvalidInput(
-            f"asset path {_describe(text)} must not contain ':' (a ref is not allowed here)."
+            f"asset path {quote(text)} must not contain ':' (a ref is not allowed here)."
         )
     if len(parts) != 4:
         raise InvalidInput(
-            f"asset path {_describe(text)} must have 4 segments: owner/type/folder/name."
+            f"asset path {quote(text)} must have 4 segments: owner/type/folder/name."
         )
     folder = _make_folder(parts[:3])
     return AssetPath(folder.owner, folder.type, folder.folder, check_segment(parts[3], "name"))
@@ -146,7 +145,7 @@ def check_ref_name(text: str, what: str = "ref") -> str:
     for segment in text.split("/"):
         if not _SEGMENT.fullmatch(segment):
             raise InvalidInput(
-                f"{what} name {_describe(text)} is not valid: use segments of ASCII letters, "
+                f"{what} name {quote(text)} is not valid: use segments of ASCII letters, "
                 "digits, '.', '_' or '-' separated by '/', each starting with a letter or digit."
             )
     return text
@@ -161,7 +160,7 @@ def parse_ref(text: str, default: str = MAIN) -> AssetRef:
     if not colon:
         return AssetRef(path, default)
     if ":" in ref:
-        raise InvalidInput(f"asset ref {_describe(text)} has more than one ':'.")
+        raise InvalidInput(f"asset ref {quote(text)} has more than one ':'.")
     return AssetRef(path, check_ref_name(ref))
 
 
@@ -194,11 +193,11 @@ def check_tree_path(text: str) -> str:
         raise InvalidInput(f"file path is longer than {MAX_TREE_PATH} characters.")
     if not _TREE_PATH.fullmatch(text):
         raise InvalidInput(
-            f"file path {_describe(text)} must be relative, use '/' as separator, and have no empty, "
+            f"file path {quote(text)} must be relative, use '/' as separator, and have no empty, "
             "'.' or '..' parts, backslashes or control characters."
         )
     if len(text) > MAX_TREE_SEGMENT // 4 and any(
         len(part.encode("utf-8", "surrogateescape")) > MAX_TREE_SEGMENT for part in text.split("/")
     ):
-        raise InvalidInput(f"file path {_describe(text)} has a part over {MAX_TREE_SEGMENT} bytes.")
+        raise InvalidInput(f"file path {quote(text)} has a part over {MAX_TREE_SEGMENT} bytes.")
     return text

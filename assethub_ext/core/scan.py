@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from .errors import InvalidInput, NotFound
-from .names import check_tree_path
+from .names import check_tree_path, quote
 
 CHECKOUT_MARKER = ".assethub-checkout"
 
@@ -43,7 +43,7 @@ def _source_file(rel: str, path: str, st: os.stat_result) -> SourceFile:
     try:
         rel.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidInput(f"the name of '{os.fsencode(path)!r}' is not valid UTF-8.") from None
+        raise InvalidInput(f"the name of {os.fsencode(path)!r} is not valid UTF-8.") from None
     check_tree_path(rel)
     return SourceFile(
         rel, path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, bool(st.st_mode & 0o111)
@@ -51,23 +51,19 @@ def _source_file(rel: str, path: str, st: os.stat_result) -> SourceFile:
 
 
 def _walk(folder: str, rel_prefix: str, root_real: str) -> Iterator[RawFile]:
-    with os.scandir(folder) as entries:
+    try:
+        listing = os.scandir(folder)
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot read folder {quote(folder)}: {os.strerror(exc.errno or 0)}."
+        ) from None
+    with listing as entries:
         for entry in entries:
             rel = f"{rel_prefix}{entry.name}"
             if entry.name == CHECKOUT_MARKER:
                 continue
             if entry.is_symlink():
-                target = os.path.realpath(entry.path)
-                if not _inside(target, root_real):
-                    raise InvalidInput(
-                        f"'{entry.path}' is a symbolic link to '{target}', outside the folder being "
-                        "added; copy the file in or add its real location instead."
-                    )
-                st = os.stat(entry.path)
-                if stat.S_ISDIR(st.st_mode):
-                    raise InvalidInput(
-                        f"'{entry.path}' is a symbolic link to a folder; add the folder itself instead."
-                    )
+                st = _follow(entry.path, root_real)
             elif entry.is_dir(follow_symlinks=False):
                 yield from _walk(entry.path, rel + "/", root_real)
                 continue
@@ -75,9 +71,30 @@ def _walk(folder: str, rel_prefix: str, root_real: str) -> Iterator[RawFile]:
                 st = entry.stat(follow_symlinks=False)
             if not stat.S_ISREG(st.st_mode):
                 raise InvalidInput(
-                    f"'{entry.path}' is not a regular file (socket, FIFO or device)."
+                    f"{quote(entry.path)} is not a regular file (socket, FIFO or device)."
                 )
             yield rel, entry.path, st
+
+
+def _follow(link: str, root_real: str) -> os.stat_result:
+    """The stat of what a symbolic link names, if that is a file inside the folder being added."""
+    target = os.path.realpath(link)
+    if not _inside(target, root_real):
+        raise InvalidInput(
+            f"{quote(link)} is a symbolic link to {quote(target)}, outside the folder being added; "
+            "copy the file in or add its real location instead."
+        )
+    try:
+        st = os.stat(link)
+    except OSError as exc:
+        raise InvalidInput(
+            f"{quote(link)} is a broken symbolic link ({os.strerror(exc.errno or 0)})."
+        ) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InvalidInput(
+            f"{quote(link)} is a symbolic link to a folder; add the folder itself instead."
+        )
+    return st
 
 
 def walk(source: str, *, as_contents: bool) -> Iterator[RawFile]:
@@ -87,7 +104,7 @@ def walk(source: str, *, as_contents: bool) -> Iterator[RawFile]:
     ``as_contents=True`` (``commit``): the source's contents become the tree.
     """
     if not os.path.lexists(source):
-        raise NotFound(f"'{source}' does not exist.")
+        raise NotFound(f"{quote(source)} does not exist.")
     path = os.path.abspath(source)
     root_real = os.path.realpath(path)
     if os.path.isdir(root_real):
@@ -97,11 +114,14 @@ def walk(source: str, *, as_contents: bool) -> Iterator[RawFile]:
         return _walk(root_real, prefix, root_real)
     if as_contents:
         raise InvalidInput(
-            f"'{source}' is a file; commit takes a folder whose contents become the tree."
+            f"{quote(source)} is a file; commit takes a folder whose contents become the tree."
         )
-    st = os.stat(root_real)
+    try:
+        st = os.stat(root_real)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {quote(source)}: {os.strerror(exc.errno or 0)}.") from None
     if not stat.S_ISREG(st.st_mode):
-        raise InvalidInput(f"'{source}' is not a regular file (socket, FIFO or device).")
+        raise InvalidInput(f"{quote(source)} is not a regular file (socket, FIFO or device).")
     return iter([(os.path.basename(path), root_real, st)])
 
 
@@ -118,11 +138,11 @@ def source_roots(sources: list[str]) -> dict[str, str]:
     roots: dict[str, str] = {}
     for source in sources:
         if not os.path.lexists(source):
-            raise NotFound(f"'{source}' does not exist.")
+            raise NotFound(f"{quote(source)} does not exist.")
         name = os.path.basename(os.path.abspath(source).rstrip(os.sep))
         if name in roots.values():
             raise InvalidInput(
-                f"two sources would both land in the draft as '{name}'; add them one at a time."
+                f"two sources would both land in the draft as {quote(name)}; add them one at a time."
             )
         roots[os.path.realpath(source)] = name
     return roots

@@ -19,6 +19,8 @@ import errno
 import fcntl
 import json
 import os
+import re
+import stat
 from collections import defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,11 +30,12 @@ from typing import Literal
 from ..storage.objects import ObjectStore
 from .errors import Conflict, IntegrityError, InvalidInput
 from .hashing import copy_hashing, hash_file
-from .names import check_tree_path
+from .names import check_tree_path, quote
 from .progress import ProgressBar, ProgressFactory, no_progress
 from .scan import CHECKOUT_MARKER
 from .tree import MODE_EXECUTABLE, Tree, TreeEntry, diff_trees
 
+_HEX = re.compile(r"[0-9a-f]{64}")
 WRITERS = 2
 WRITE_BATCH = 256
 WRITE_QUEUE = 8
@@ -50,12 +53,17 @@ class CheckoutReport:
 
 
 def read_marker(dest: str) -> dict[str, str] | None:
+    """The marker of an earlier checkout, or None when absent or not one of ours."""
     try:
         with open(os.path.join(dest, CHECKOUT_MARKER), encoding="utf-8") as handle:
             marker = json.load(handle)
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):
         return None
-    return marker if isinstance(marker, dict) else None
+    if not isinstance(marker, dict) or not all(
+        isinstance(marker.get(k), str) for k in ("ref", "commit", "tree")
+    ):
+        return None
+    return marker if _HEX.fullmatch(marker["tree"]) else None
 
 
 def _write_marker(dest: str, marker: dict[str, str]) -> None:
@@ -127,25 +135,50 @@ def _write_new(target: str, data: bytes, entry: TreeEntry) -> None:
 
 
 class _Folders:
-    """Creates parent folders once each and checks they really lie inside the target."""
+    """Resolves tree paths to places inside the target, never through a symbolic link.
+
+    Each folder is walked one component at a time with ``lstat``; a component that is a
+    symbolic link or a file is refused, so nothing planted in the target can send a write
+    or a delete elsewhere. Folders are created only by ``target`` (for writing).
+    """
 
     def __init__(self, root: str) -> None:
         self.root = root
         self._checked: set[str] = {root}
 
     def target(self, rel: str) -> str:
+        """Where ``rel`` is written; creates its folders."""
+        folder, name = self._folder(rel, create=True)
+        assert folder is not None
+        return os.path.join(folder, name)
+
+    def existing(self, rel: str) -> str | None:
+        """Where ``rel`` is now, or None if its folder does not exist."""
+        folder, name = self._folder(rel, create=False)
+        return None if folder is None else os.path.join(folder, name)
+
+    def _folder(self, rel: str, *, create: bool) -> tuple[str | None, str]:
         check_tree_path(rel)
         parent, _, name = rel.rpartition("/")
-        folder = os.path.join(self.root, parent) if parent else self.root
-        if folder not in self._checked:
-            os.makedirs(folder, exist_ok=True)
-            real = os.path.realpath(folder)
-            if not real.startswith(self.root + os.sep):
+        current = self.root
+        for part in parent.split("/") if parent else []:
+            current = os.path.join(current, part)
+            if current in self._checked:
+                continue
+            try:
+                mode = os.lstat(current).st_mode
+            except FileNotFoundError:
+                if not create:
+                    return None, name
+                os.mkdir(current)
+                mode = stat.S_IFDIR
+            if not stat.S_ISDIR(mode):
                 raise InvalidInput(
-                    f"'{folder}' leads outside '{self.root}' (a symbolic link?); refusing to write there."
+                    f"{quote(rel)}: {quote(current)} is a symbolic link or a file, not a folder; "
+                    "refusing to write through it."
                 )
-            self._checked.add(folder)
-        return os.path.join(folder, name)
+            self._checked.add(current)
+        return current, name
 
 
 def _write_batch(batch: list[tuple[str, bytes, TreeEntry]]) -> int:
@@ -182,33 +215,48 @@ def _write_packed(
 
 def _prepare_dest(dest: str) -> tuple[str, dict[str, str] | None]:
     if os.path.lexists(dest) and not os.path.isdir(dest):
-        raise InvalidInput(f"'{dest}' exists and is not a folder.")
-    os.makedirs(dest, exist_ok=True)
+        raise InvalidInput(f"{quote(dest)} exists and is not a folder.")
+    try:
+        os.makedirs(dest, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot create {quote(dest)}: {os.strerror(exc.errno or 0)}.") from None
     root = os.path.realpath(dest)
     marker = read_marker(root)
     if marker is None and os.listdir(root):
         raise Conflict(
-            f"'{dest}' is not empty and holds no earlier checkout; choose an empty folder."
+            f"{quote(dest)} is not empty and holds no earlier checkout; choose an empty folder."
         )
     return root, marker
 
 
-def _clear_old(root: str, old: Tree, new: Tree, force: bool) -> int:
+def _clear_old(folders: _Folders, old: Tree, new: Tree, force: bool) -> int:
     """Remove files that the new tree drops or changes, refusing to lose local edits."""
-    doomed = [c.path for c in diff_trees(old, new) if c.status in ("removed", "changed")]
-    for rel in doomed:
-        path = os.path.join(root, rel)
-        if not os.path.lexists(path) or force:
+    doomed = []
+    for change in diff_trees(old, new):
+        path = folders.existing(change.path)
+        if path is None or not os.path.lexists(path):
             continue
-        entry = old[rel]
-        if os.path.islink(path) or hash_file(path, os.path.getsize(path)) != entry.digest:
+        if not force and change.status == "added":
             raise Conflict(
-                f"'{rel}' was modified since it was checked out; move it away or use --force."
+                f"{quote(change.path)} is in the way (it is not from the earlier checkout); move it away or use --force."
             )
-    for rel in doomed:
+        if not force and (
+            os.path.islink(path)
+            or hash_file(path, os.path.getsize(path)) != old[change.path].digest
+        ):
+            raise Conflict(
+                f"{quote(change.path)} was modified since it was checked out; move it away or use --force."
+            )
+        doomed.append(path)
+    for path in doomed:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(root, rel))
+            os.unlink(path)
     return len(doomed)
+
+
+def _present(folders: _Folders, rel: str) -> bool:
+    path = folders.existing(rel)
+    return path is not None and os.path.lexists(path)
 
 
 def materialize(
@@ -225,12 +273,11 @@ def materialize(
     """Make ``dest`` hold exactly ``tree`` (plus the marker) and return what was done."""
     root, previous = _prepare_dest(dest)
     report = CheckoutReport()
-    wanted = tree
-    if previous is not None and previous.get("tree"):
-        old = old_tree_loader(previous["tree"])
-        report.removed = _clear_old(root, old, tree, force)
-        wanted = Tree(e for e in tree.values() if not os.path.lexists(os.path.join(root, e.path)))
     folders = _Folders(root)
+    wanted = tree
+    if previous is not None:
+        report.removed = _clear_old(folders, old_tree_loader(previous["tree"]), tree, force)
+        wanted = Tree(e for e in tree.values() if not _present(folders, e.path))
     bar = progress("checkout", wanted.total_size, "B")
     try:
         loose = store.local_files(e.digest for e in wanted.values())

@@ -22,6 +22,7 @@ replace a file) and are made read-only.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import sqlite3
 import time
@@ -68,6 +69,20 @@ class LocalObjectStore:
             "CREATE TABLE IF NOT EXISTS objects (digest TEXT PRIMARY KEY, pack TEXT,"
             " offset INTEGER, size INTEGER NOT NULL, stored_at REAL NOT NULL) WITHOUT ROWID"
         )
+
+    # -- the writers' lock ------------------------------------------------------------------
+    def _lock_writers(self, *, exclusive: bool) -> int | None:
+        """Writers share this lock while they work; gc takes it exclusively, without waiting.
+
+        Returns the locked descriptor, or None when ``exclusive`` and writers are active.
+        """
+        fd = os.open(os.path.join(self.root, "writers.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
 
     # -- paths ---------------------------------------------------------------------------
     def _loose_path(self, digest: str) -> str:
@@ -224,8 +239,32 @@ class LocalObjectStore:
 
     # -- garbage ---------------------------------------------------------------------------
     def collect(self, keep: set[str], older_than: float) -> CollectReport:
-        """Delete objects not in ``keep`` and stored before ``older_than``; repack packs."""
+        """Delete objects not in ``keep`` and stored before ``older_than``; repack; clear strays.
+
+        Runs only while no writer is open (it takes the writers' lock without waiting), so
+        it never removes a file that a batch in flight has written or is about to reuse;
+        when writers are active it removes nothing and says so.
+        """
         report = CollectReport()
+        lock = self._lock_writers(exclusive=True)
+        if lock is None:
+            report.skipped = True
+            return report
+        try:
+            gone = self._unindex(keep, older_than)
+            for info in gone:
+                report.removed += 1
+                report.removed_bytes += info.size
+                if not info.packed:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self._loose_path(info.digest))
+            report.repacked = self._repack(older_than)
+            report.stray_removed = self._remove_stray(older_than)
+        finally:
+            os.close(lock)
+        return report
+
+    def _unindex(self, keep: set[str], older_than: float) -> list[ObjectInfo]:
         doomed = [
             info
             for info in self.iter_objects()
@@ -233,25 +272,13 @@ class LocalObjectStore:
         ]
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            gone: list[ObjectInfo] = []
             for info in doomed:
-                cursor = self._db.execute(
-                    "DELETE FROM objects WHERE digest=? AND stored_at<?", (info.digest, older_than)
-                )
-                if cursor.rowcount:
-                    gone.append(info)
+                self._db.execute("DELETE FROM objects WHERE digest=?", (info.digest,))
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        for info in gone:
-            report.removed += 1
-            report.removed_bytes += info.size
-            if not info.packed:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self._loose_path(info.digest))
-        report.repacked = self._repack(older_than)
-        return report
+        return doomed
 
     def _repack(self, older_than: float) -> int:
         """Rewrite packs that hold garbage so that only live objects remain; drop empty ones.
@@ -280,7 +307,7 @@ class LocalObjectStore:
         return repacked
 
     def _rewrite_pack(self, pack: str, members: list[tuple[str, int, int]]) -> None:
-        writer = self.writer()
+        writer = LocalObjectWriter(self, locked=False)  # gc already holds the lock
         try:
             fd = os.open(self._pack_path(pack), os.O_RDONLY)
             try:
@@ -289,9 +316,8 @@ class LocalObjectStore:
             finally:
                 os.close(fd)
             writer.commit(replace=True)
-        except BaseException:
-            writer.abort()
-            raise
+        finally:
+            writer.__exit__(None)
 
     def stray_files(self) -> list[str]:
         """Files that no index row names: leftovers of interrupted writes."""
@@ -312,7 +338,7 @@ class LocalObjectStore:
                     stray.append(os.path.join(objects_root, fanout, name))
         return stray
 
-    def remove_stray(self, older_than: float) -> int:
+    def _remove_stray(self, older_than: float) -> int:
         removed = 0
         for path in self.stray_files():
             with contextlib.suppress(FileNotFoundError):
@@ -336,8 +362,10 @@ def _verified(digest: str, data: bytes) -> bytes:
 class LocalObjectWriter:
     """Collects one batch: small objects into a fresh pack, large ones as loose files."""
 
-    def __init__(self, store: LocalObjectStore) -> None:
+    def __init__(self, store: LocalObjectStore, *, locked: bool = True) -> None:
         self._store = store
+        self._lock_fd = store._lock_writers(exclusive=False) if locked else None
+        self._committed = False
         self._pack_fd: int | None = None
         self._pack_id = ""
         self._pack_tmp = ""
@@ -348,6 +376,21 @@ class LocalObjectWriter:
         self._kept: set[str] = set()
         self._pending: dict[str, bytes] = {}
         self._pending_bytes = 0
+
+    def __enter__(self) -> LocalObjectWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        """Abort an uncommitted batch; release the writers' lock either way.
+
+        Callers keep the writer open until the metadata that names its objects is
+        committed: while any writer is open, gc removes no files (see ``collect``).
+        """
+        if not self._committed:
+            self.abort()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def keep(self, digests: Iterable[str]) -> None:
         self._kept.update(digests)
@@ -467,20 +510,32 @@ class LocalObjectWriter:
             self._store._publish(rows, self._kept - set(self._rows))
         self._finished_packs.clear()
         self._loose_tmp.clear()
+        self._committed = True
 
     def _place_loose(self, tmp: str, digest: str) -> None:
+        """Link the finished file into place; never replaces a good object, always a bad one.
+
+        A file already at the target is either the same object placed by another writer
+        (kept) or a leftover that does not match its name (replaced, so that no garbage is
+        ever adopted as an object).
+        """
         target = self._store._loose_path(digest)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         os.chmod(tmp, _READ_ONLY)
         if _fsync_wanted():
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):  # objects are never overwritten
+        try:
             os.link(tmp, target)
+        except FileExistsError:
+            if hash_file(target, os.path.getsize(target)) != digest:
+                os.replace(tmp, target)
+                return
         os.unlink(tmp)
 
     def abort(self) -> None:
         self._pending.clear()
+        self._rows.clear()
         if self._pack_fd is not None:
             os.close(self._pack_fd)
             self._pack_fd = None

@@ -24,10 +24,20 @@ class CollectReport:
     removed: int = 0
     removed_bytes: int = 0
     repacked: int = 0
+    stray_removed: int = 0
+    skipped: bool = False  # writers were active, so nothing was removed
 
 
 class ObjectWriter(Protocol):
-    """A batch of new objects that becomes visible all at once, on ``commit``."""
+    """A batch of new objects that becomes visible all at once, on ``commit``.
+
+    Used as a context manager that stays open until the metadata naming the objects is
+    committed: leaving it uncommitted aborts the batch.
+    """
+
+    def __enter__(self) -> ObjectWriter: ...
+
+    def __exit__(self, exc_type: object, *exc: object) -> None: ...
 
     def put_file(self, path: str, size: int, known_digest: str | None = None) -> str: ...
 
