@@ -379,7 +379,11 @@ def commit(
 @click.option("--force", is_flag=True, help="Overwrite files modified since an earlier checkout.")
 @_handles_errors
 def checkout(ref: str, dest: str, link: str, force: bool) -> None:
-    """Materialise REF's files into DEST."""
+    """Materialise REF's files into DEST (an empty folder, or an earlier checkout to update).
+
+    Files of 1 MiB and more are reflinked where the file system can, else hard-linked
+    (read-only), else copied; smaller files are stored in packs and always copied.
+    """
     with _hub() as hub:
         done = hub.checkout(ref, dest, link=link, force=force, progress=_progress)  # type: ignore[arg-type]
     methods = (
@@ -388,6 +392,8 @@ def checkout(ref: str, dest: str, link: str, force: bool) -> None:
     click.echo(
         f"{done.ref} ({done.commit_id[:12]}) -> {dest}: {done.report.files} files ({methods})"
     )
+    if link in ("hardlink", "reflink") and done.report.methods.get("copy"):
+        click.echo("note: files under 1 MiB are stored in packs and are always written as copies.")
 
 
 @cli.command()
