@@ -18,7 +18,7 @@ from .errors import Conflict, InvalidInput, NotFound
 from .ingest import ingest
 from .names import DRAFT, MAIN, check_tree_path, parse_asset_path, version_number
 from .progress import ProgressFactory, no_progress
-from .scan import SourceFile, scan_sources
+from .scan import scan_sources
 from .status import workspace_status
 from .tree import Tree, TreeChange, TreeEntry, check_no_file_folder_clash, diff_trees
 
@@ -56,9 +56,7 @@ class Published:
         return f"{self.path}:{self.version}"
 
 
-def _apply(
-    tree: Tree, files: list[SourceFile], entries: list[TreeEntry], roots: dict[str, str]
-) -> Tree:
+def _apply(tree: Tree, entries: list[TreeEntry], roots: dict[str, str]) -> Tree:
     """A folder source replaces that folder in the draft (deletions included); a file upserts."""
     incoming = {e.path for e in entries}
     removals = [
@@ -118,7 +116,7 @@ class DatasetOps(HubContext):
                 reachable={e.digest for e in old.values()},
                 progress=progress,
             )
-            new = _apply(old, files, entries, roots)
+            new = _apply(old, entries, roots)
             changes = diff_trees(old, new)
             digest = self._store_tree(writer, new) if changes else draft.tree
             writer.commit()
