@@ -262,6 +262,16 @@ class HubContext:
             )
         return entries
 
+    def resolve_commit(self, ref: str) -> tuple[Resolved, CommitRow]:
+        """A ref and the commit it names; a draft is snapshotted (the only case that writes)."""
+        with self.meta.read() as conn:
+            resolved = self._resolve(conn, ref)
+            if resolved.commit_id is not None:
+                return resolved, self._commit(conn, resolved.commit_id)
+        with self.meta.write() as conn:
+            resolved = self._resolve(conn, ref)
+            return resolved, self._snapshot_draft(conn, resolved.asset)
+
     def _snapshot_draft(self, conn: Connection, asset: AssetRow) -> CommitRow:
         """Freeze the draft as it is now, so that using it is reproducible.
 

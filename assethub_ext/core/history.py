@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .context import HubContext, Resolved, asset_path
+from .context import HubContext, asset_path
 from .errors import InvalidInput
 from .tree import Tree, TreeChange, diff_trees
 
@@ -40,11 +40,6 @@ def _side_by_side(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, 
 
 
 class HistoryOps(HubContext):
-    def _commit_of(self, conn: Connection, resolved: Resolved) -> CommitRow:
-        if resolved.commit_id is None:
-            return self._snapshot_draft(conn, resolved.asset)
-        return self._commit(conn, resolved.commit_id)
-
     def log(self, ref: str, limit: int | None = None) -> list[CommitRow]:
         """Commits reachable from ``ref``, newest first (a dataset's draft logs from its base)."""
         if limit is not None and limit < 1:
@@ -60,9 +55,8 @@ class HistoryOps(HubContext):
 
     def show(self, ref: str) -> dict[str, Any]:
         """A commit with its refs, tree summary and lineage."""
-        with self.meta.write() as conn:
-            resolved = self._resolve(conn, ref)
-            commit = self._commit_of(conn, resolved)
+        resolved, commit = self.resolve_commit(ref)
+        with self.meta.read() as conn:
             names = [
                 r.name
                 for r in self.catalog.list_refs(conn, resolved.asset.id)
@@ -81,8 +75,7 @@ class HistoryOps(HubContext):
         }
 
     def tree_of(self, ref: str) -> tuple[CommitRow, Tree]:
-        with self.meta.write() as conn:
-            commit = self._commit_of(conn, self._resolve(conn, ref))
+        _, commit = self.resolve_commit(ref)
         return commit, self.load_tree(commit.tree)
 
     def diff(self, a: str, b: str) -> Diff:
@@ -102,8 +95,8 @@ class HistoryOps(HubContext):
         """Walk inputs and parents upstream, consumers and children downstream."""
         if not 1 <= depth <= MAX_LINEAGE_DEPTH:
             raise InvalidInput(f"--depth must be between 1 and {MAX_LINEAGE_DEPTH}.")
-        with self.meta.write() as conn:
-            start = self._commit_of(conn, self._resolve(conn, ref))
+        _, start = self.resolve_commit(ref)
+        with self.meta.read() as conn:
             graph = LineageGraph(start.id)
             self._add_nodes(conn, graph, [start.id])
             if up:

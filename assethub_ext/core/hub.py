@@ -238,13 +238,7 @@ class Hub(DatasetOps, ModelOps, HistoryOps, Maintenance):
         """Materialise ``ref`` into ``dest``; a draft is snapshotted first, so use is reproducible."""
         if link not in LINK_MODES:
             raise InvalidInput(f"link mode '{link}' is not one of: {', '.join(LINK_MODES)}.")
-        with self.meta.write() as conn:
-            resolved = self._resolve(conn, ref)
-            commit = (
-                self._snapshot_draft(conn, resolved.asset)
-                if resolved.commit_id is None
-                else self._commit(conn, resolved.commit_id)
-            )
+        resolved, commit = self.resolve_commit(ref)
         tree = self.load_tree(commit.tree)
         name = f"{resolved.path}:{resolved.ref}"
         marker = {"ref": name, "commit": commit.id, "tree": commit.tree}
