@@ -323,6 +323,23 @@ def _fill(args: list[str], src: Path, dest: Path) -> list[str]:
     return [str(src) if a == SRC else str(dest) if a == DEST else a for a in args]
 
 
+def _refusal_failures(
+    cases: list[tuple[list[str], Path]], code: int, world: World, cli: CLI
+) -> list[str]:
+    """Run independent refusals side by side; describe each that was not a clean refusal
+    with exit code ``code`` or that created its destination."""
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda case: cli(*_fill(case[0], world.model_src, case[1])), cases))
+    failures = []
+    for (args, dest), result in zip(cases, results, strict=True):
+        problems = cli_problems(result, code)
+        if dest.exists():
+            problems.append(f"{dest} was created")
+        if problems:
+            failures.append(f"{args!r}: " + "; ".join(problems))
+    return failures
+
+
 @pytest.mark.parametrize("verb", sorted(MALFORMED))
 def test_malformed_input_on_every_verb(
     verb: str, hub: Hub, world: World, cli: CLI, tmp_path: Path
@@ -330,15 +347,7 @@ def test_malformed_input_on_every_verb(
     """Exit code 2, one 'error:' line, no traceback, and the hub exactly as it was."""
     before = hub_state(hub)
     cases = [(args, tmp_path / f"dest{i}") for i, args in enumerate(MALFORMED[verb])]
-    with ThreadPoolExecutor(3) as pool:  # independent refusals: run them side by side
-        results = list(pool.map(lambda case: cli(*_fill(case[0], world.model_src, case[1])), cases))
-    failures = []
-    for (args, dest), result in zip(cases, results, strict=False):
-        problems = cli_problems(result, 2)
-        if dest.exists():
-            problems.append(f"{dest} was created")
-        if problems:
-            failures.append(f"{args!r}: " + "; ".join(problems))
+    failures = _refusal_failures(cases, 2, world, cli)
     assert hub_state(hub) == before, "a refused request changed the hub"
     assert not failures, "\n".join(failures)
     assert hub.fsck().ok
@@ -378,15 +387,7 @@ def test_missing_things_are_reported_in_one_line(
         ([missing_src if a == "{missing}" else a for a in args], tmp_path / f"dest{i}")
         for i, args in enumerate(MISSING)
     ]
-    with ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(lambda case: cli(*_fill(case[0], world.model_src, case[1])), cases))
-    failures = []
-    for (args, dest), result in zip(cases, results, strict=False):
-        problems = cli_problems(result, 1)
-        if dest.exists():
-            problems.append(f"{dest} was created")
-        if problems:
-            failures.append(f"{args!r}: " + "; ".join(problems))
+    failures = _refusal_failures(cases, 1, world, cli)
     assert hub_state(hub) == before, "a refused request changed the hub"
     assert not failures, "\n".join(failures)
 
