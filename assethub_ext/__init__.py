@@ -25,6 +25,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'assethub_ext' has no attribute {name!r}")
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext assethub_ext``: register the ``%asset`` magic."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "assethub-ext"}]
 

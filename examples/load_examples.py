@@ -5,6 +5,8 @@
 - ``demo/model/cv/digits-logreg``: logistic regression trained on ``v1`` (``main``) and on
   ``v2`` with a stronger regularisation (branch ``more-data``, merged into ``main``), each
   commit carrying its params, metrics and the dataset version it was trained on.
+- ``demo/model/cv/digits-paddle``: empty until ``examples/train_digits.ipynb`` commits the
+  PaddlePaddle network it trains on a pinned version of the digits.
 
 Folders are owned by ``demo`` and shared with everyone for editing, so whoever opens
 JupyterLab can browse, pin, derive and publish.
@@ -25,6 +27,7 @@ from assethub_ext import Hub
 
 DATASET = "demo/dataset/cv/digits"
 MODEL = "demo/model/cv/digits-logreg"
+PADDLE_MODEL = "demo/model/cv/digits-paddle"
 
 
 def write_digits(folder: Path, count: int) -> None:
@@ -79,6 +82,7 @@ def load_model(hub: Hub, work: Path) -> None:
         )
     hub.merge(MODEL, "more-data")
     hub.tag(MODEL, "baseline")
+    hub.create(PADDLE_MODEL, "a small PaddlePaddle MLP, trained by examples/train_digits.ipynb")
 
 
 def main() -> None:

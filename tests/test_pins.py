@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -175,3 +178,60 @@ def test_concurrent_pinners_keep_each_others_pins(
     with ProcessPoolExecutor(6, mp_context=multiprocessing.get_context("fork")) as pool:
         list(pool.map(_pin_in_a_process, jobs))
     assert sorted(PinFile.load(lock).pins) == sorted({ref for ref, _ in refs})
+
+
+KILLED_PIN = r"""
+import os, signal, sys
+from assethub_ext import Hub
+from assethub_ext.core.pins import PinFile
+
+class KillOnFirstUpdate:
+    def update(self, n=1):
+        os.kill(os.getpid(), signal.SIGKILL)  # halfway: some files written, others not
+
+    def close(self):
+        pass
+
+home, lock, ref = sys.argv[1:4]
+hub = Hub(home, user="alice")
+with PinFile.editing(lock, "train.ipynb") as pins:
+    hub.pin(ref, pins, update=True, progress=lambda *args: KillOnFirstUpdate())
+"""
+
+
+def test_a_pin_killed_halfway_keeps_the_lock_and_a_rerun_completes(
+    hub: Hub, hub_home: Path, lock: str, tmp_path: Path
+) -> None:
+    hub.create(D)
+    many = 1500  # several write batches, so the kill lands between them
+    v1 = {f"f{i:04}.txt": f"v1 {i}" for i in range(many)}
+    v2 = {**{f"f{i:04}.txt": f"v2 {i}" for i in range(1, many)}, "new.txt": "new"}
+    publish(hub, tmp_path / "v1", v1)
+    script = tmp_path / "killed_pin.py"
+    script.write_text(KILLED_PIN)
+    files = Path(lock).parent / "digits"
+
+    def killed_update() -> None:
+        done = subprocess.run(
+            [sys.executable, str(script), str(hub_home), lock, D], capture_output=True, check=False
+        )
+        assert done.returncode == -signal.SIGKILL, done.stderr
+
+    killed_update()  # a first pin killed halfway: no lock file yet
+    assert not Path(lock).exists()
+    pin(hub, lock, D)
+    assert _contents(files) == v1
+    hub.rm(D, list(v1))
+    publish(hub, tmp_path / "v2", v2)
+    killed_update()  # an update killed halfway: the lock still says v1
+    assert PinFile.load(lock).pins[f"{D}:main"].commit == hub.show(f"{D}:v1")["commit"].id
+    assert _contents(files) != v1
+    pin(hub, lock, D)  # the rerun puts v1 back, exactly
+    assert _contents(files) == v1
+    killed_update()
+    pin(hub, lock, D, update=True)  # and an update after a kill lands exactly on v2
+    assert _contents(files) == v2
+
+
+def _contents(folder: Path) -> dict[str, str]:
+    return {name: data.decode() for name, data in read_files(folder).items()}

@@ -10,6 +10,10 @@ files are created with ``O_EXCL | O_NOFOLLOW``, so a symbolic link planted in th
 can never redirect a write outside it. A folder that holds an earlier checkout (it has a
 ``.assethub-checkout`` marker) is updated in place, but only files the user has not
 modified since are replaced or removed.
+
+Interruption: before touching files the marker records the tree being written as
+``pending``; a checkout killed halfway therefore leaves a folder whose files each belong
+to the old tree or the pending one, and the next checkout recognises both as its own.
 """
 
 from __future__ import annotations
@@ -63,7 +67,13 @@ def read_marker(dest: str) -> dict[str, str] | None:
         isinstance(marker.get(k), str) for k in ("ref", "commit", "tree")
     ):
         return None
-    return marker if _HEX.fullmatch(marker["tree"]) else None
+    trees = [marker["tree"], marker.get("pending", marker["tree"])]
+    return marker if all(isinstance(t, str) and _HEX.fullmatch(t) for t in trees) else None
+
+
+def _marker_trees(marker: dict[str, str]) -> list[str]:
+    """The trees whose files may be in a checkout folder: its last one, and a pending one."""
+    return list(dict.fromkeys([marker["tree"], marker.get("pending", marker["tree"])]))
 
 
 def _write_marker(dest: str, marker: dict[str, str]) -> None:
@@ -229,29 +239,64 @@ def _prepare_dest(dest: str) -> tuple[str, dict[str, str] | None]:
     return root, marker
 
 
-def _clear_old(folders: _Folders, old: Tree, new: Tree, force: bool) -> int:
-    """Remove files that the new tree drops or changes, refusing to lose local edits."""
+@dataclass
+class _Claim:
+    """What an earlier checkout may have left at one path: whole files, or a cut-off write."""
+
+    digests: set[str] = field(default_factory=set)
+    partial_below: int = 0  # an interrupted write of this many bytes leaves fewer
+
+    def owns(self, digest: str | None, size: int) -> bool:
+        return digest in self.digests or size < self.partial_below
+
+
+def _clear_old(
+    folders: _Folders, olds: list[Tree], pending: Tree | None, new: Tree, force: bool
+) -> int:
+    """Remove files that the new tree drops or changes, refusing to lose local edits.
+
+    A file is ours (safe to replace) when its bytes are what an earlier tree put at its
+    path, or, after an interrupted checkout, when it is shorter than the file being
+    written there (a write cut off by the interruption); a file with the new bytes stays.
+    """
     doomed = []
-    for change in diff_trees(old, new):
-        path = folders.existing(change.path)
+    for rel, claim in _claims(olds, pending, new).items():
+        path = folders.existing(rel)
         if path is None or not os.path.lexists(path):
             continue
-        if not force and change.status == "added":
+        link = os.path.islink(path)
+        size = -1 if link else os.path.getsize(path)
+        digest = None if link else hash_file(path, size)
+        if rel in new and digest == new[rel].digest:
+            continue
+        if not force and not claim.digests and not claim.partial_below:
             raise Conflict(
-                f"{quote(change.path)} is in the way (it is not from the earlier checkout); move it away or use --force."
+                f"{quote(rel)} is in the way (it is not from the earlier checkout); move it away or use --force."
             )
-        if not force and (
-            os.path.islink(path)
-            or hash_file(path, os.path.getsize(path)) != old[change.path].digest
-        ):
+        if not force and (link or not claim.owns(digest, size)):
             raise Conflict(
-                f"{quote(change.path)} was modified since it was checked out; move it away or use --force."
+                f"{quote(rel)} was modified since it was checked out; move it away or use --force."
             )
         doomed.append(path)
     for path in doomed:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
     return len(doomed)
+
+
+def _claims(olds: list[Tree], pending: Tree | None, new: Tree) -> dict[str, _Claim]:
+    """Paths that may need replacing, each with what an earlier checkout may have left."""
+    claims: dict[str, _Claim] = {}
+    for old in olds:
+        for change in diff_trees(old, new):
+            claim = claims.setdefault(change.path, _Claim())
+            if change.path in old:
+                claim.digests.add(old[change.path].digest)
+    for entry in pending.values() if pending is not None else ():
+        claim = claims.setdefault(entry.path, _Claim())
+        claim.digests.add(entry.digest)
+        claim.partial_below = entry.size
+    return claims
 
 
 def _present(folders: _Folders, rel: str) -> bool:
@@ -275,8 +320,11 @@ def materialize(
     report = CheckoutReport()
     folders = _Folders(root)
     wanted = tree
+    _write_marker(root, {**(previous or marker), "pending": marker["tree"]})
     if previous is not None:
-        report.removed = _clear_old(folders, old_tree_loader(previous["tree"]), tree, force)
+        olds = [old_tree_loader(digest) for digest in _marker_trees(previous)]
+        pending = old_tree_loader(previous["pending"]) if "pending" in previous else None
+        report.removed = _clear_old(folders, olds, pending, tree, force)
         wanted = Tree(e for e in tree.values() if not _present(folders, e.path))
     bar = progress("checkout", wanted.total_size, "B")
     try:
