@@ -293,3 +293,28 @@ def test_terminal_ipython_prints_plain_text(
         check=False,
     )
     assert f"log of {D}" in done.stdout and "COMMIT" in done.stdout and "<table" not in done.stdout
+
+
+def test_a_big_pin_shows_an_ipywidgets_progress_bar(digits: Hub, tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "weights.bin").write_bytes(b"\x01" * (33 * 1024 * 1024))
+    digits.add(D, [str(big / "weights.bin")])
+    digits.publish(D)
+    nb = run_nbclient(
+        write_notebook(
+            tmp_path / "nb" / "nb.ipynb",
+            [f"%asset pin {D}:v2 --to big", f"%asset pin {D}:v1 --to small"],
+        )
+    )
+
+    def widgets_in(cell: nbformat.NotebookNode) -> int:
+        return sum(
+            "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in cell.outputs
+        )
+
+    assert widgets_in(nb.cells[1]) == 1  # 33 MiB: a bar
+    assert widgets_in(nb.cells[2]) == 0  # a few bytes: none
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    bars = [m["state"] for m in state.values() if m["model_name"] == "FloatProgressModel"]
+    assert bars and bars[0]["value"] == bars[0]["max"] >= 33 * 1024 * 1024  # and it finished

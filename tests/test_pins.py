@@ -94,6 +94,20 @@ def test_pin_folders_stay_beside_the_notebook(two_versions: Hub, lock: str, fold
     assert not Path(lock).exists()
 
 
+def test_a_pin_folder_never_follows_a_symlink_out(
+    two_versions: Hub, lock: str, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (Path(lock).parent / "data").symlink_to(outside)
+    (Path(lock).parent / "sub").mkdir()
+    (Path(lock).parent / "sub" / "up").symlink_to(outside)
+    for folder in ("data", "sub/up/x"):
+        with pytest.raises(InvalidInput, match="symbolic link"):
+            pin(two_versions, lock, D, to=folder)
+    assert list(outside.iterdir()) == []
+
+
 def test_two_refs_cannot_share_a_folder(two_versions: Hub, lock: str) -> None:
     pin(two_versions, lock, f"{D}:v1")
     with pytest.raises(InvalidInput, match="already holds the pin"):

@@ -206,6 +206,18 @@ class PinResult:
         return self.previous is not None and self.previous.commit != self.pin.commit
 
 
+def _inside(root: str, folder: str) -> str:
+    """``root/folder``, refusing a symbolic link on the way (it could lead anywhere)."""
+    current = root
+    for part in folder.split("/"):
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            raise InvalidInput(
+                f"pin folder {quote(folder)} goes through a symbolic link; choose a plain folder."
+            )
+    return current
+
+
 class PinOps(CheckoutOps):
     """Pinning refs for notebooks: resolve once, keep the commit, check it out."""
 
@@ -239,7 +251,7 @@ class PinOps(CheckoutOps):
         pin = new_pin(key, asset, commit.id, folder, self.user)
         if previous is not None and previous.commit == pin.commit and previous.dir == folder:
             pin = previous  # unchanged: keep when and by whom it was made
-        path = os.path.join(pins.folder, folder)
+        path = _inside(pins.folder, folder)
         checkout = self.checkout(f"{asset}:{commit.id}", path, progress=progress)
         pins.pins[key] = pin
         return PinResult(pin, previous, path, commit, checkout.report)
