@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from .commit_options import commit_values
 from .core.errors import AssetHubError
 from .views import LOG_HEADER, commit_dict, human_size, json_default, log_row, text_table, when
 
@@ -285,37 +286,15 @@ def restore(path: str, from_ref: str, files: tuple[str, ...]) -> None:
 @cli.command()
 @click.argument("ref")
 @click.argument("source", type=click.Path())
-@click.option("-m", "--message", default="")
-@click.option("--param", "params", multiple=True, help="KEY=VALUE, repeatable.")
-@click.option("--metric", "metrics", multiple=True, help="KEY=VALUE, repeatable.")
-@click.option("--meta", "metas", multiple=True, help="KEY=VALUE of free metadata, repeatable.")
 @click.option(
     "--input", "inputs", multiple=True, help="An asset ref this was made from, repeatable."
 )
 @_handles_errors
-def commit(
-    ref: str,
-    source: str,
-    message: str,
-    params: tuple[str, ...],
-    metrics: tuple[str, ...],
-    metas: tuple[str, ...],
-    inputs: tuple[str, ...],
-) -> None:
+@commit_values
+def commit(ref: str, source: str, inputs: tuple[str, ...], values: dict[str, Any]) -> None:
     """Commit the contents of SOURCE as the new head of PATH:BRANCH."""
-    from .core.models import parse_pairs
-
     with _hub() as hub:
-        done = hub.commit(
-            ref,
-            source,
-            message=message,
-            params=parse_pairs(list(params), "--param"),
-            metrics=parse_pairs(list(metrics), "--metric"),
-            metadata=parse_pairs(list(metas), "--meta"),
-            inputs=list(inputs),
-            progress=_progress,
-        )
+        done = hub.commit(ref, source, inputs=list(inputs), progress=_progress, **values)
     click.echo(f"{ref}  {done.id[:12]}")
 
 

@@ -17,8 +17,8 @@ import click
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
+from ..commit_options import commit_values
 from ..core.errors import AssetHubError
-from ..core.models import parse_pairs
 from ..core.names import parse_ref
 from ..core.pins import PinFile
 from ..core.progress import ProgressBar, no_progress
@@ -118,38 +118,29 @@ def unpin(ctx: MagicContext, ref: str) -> Note:
 @click.option(
     "--to", "ref", required=True, help="Model branch (owner/model/folder/name:branch) or dataset."
 )
-@click.option("-m", "--message", default="", help="What this commit is.")
-@click.option("--param", "params", multiple=True, help="KEY=VALUE, repeatable.")
-@click.option("--metric", "metrics", multiple=True, help="KEY=VALUE, repeatable.")
-@click.option("--meta", "metas", multiple=True, help="KEY=VALUE of free metadata, repeatable.")
 @click.option("--input", "inputs", multiple=True, help="Another input ref besides the pins.")
 @click.option("--publish", is_flag=True, help="For a dataset: publish the draft afterwards.")
+@commit_values
 @pass_context
 def commit(
     ctx: MagicContext,
     source: str,
     ref: str,
-    message: str,
-    params: tuple[str, ...],
-    metrics: tuple[str, ...],
-    metas: tuple[str, ...],
     inputs: tuple[str, ...],
     publish: bool,
+    values: dict[str, Any],
 ) -> Note:
     """Commit SOURCE to REF with this notebook's pins, code and parameters as lineage."""
     if parse_ref(ref).path.type == "dataset":
-        return _change_dataset(ctx, source, ref, message, publish, bool(params or metrics or metas))
+        return _change_dataset(ctx, source, ref, values, publish)
     pinned = PinFile.load(ctx.session.lock_path).pins.values()
     made = ctx.hub.commit(
         ref,
         source,
-        message=message,
-        params=parse_pairs(list(params), "--param"),
-        metrics=parse_pairs(list(metrics), "--metric"),
-        metadata=parse_pairs(list(metas), "--meta"),
         inputs=[f"{p.asset}:{p.commit}" for p in pinned] + list(inputs),
         lineage_extra=_notebook_lineage(ctx.session, pinned),
         progress=widget_progress,
+        **values,
     )
     return Note(f"committed {made.id[:12]} to {parse_ref(ref)}")
 
@@ -166,10 +157,10 @@ def _notebook_lineage(session: NotebookSession, pinned: Any) -> dict[str, Any]:
 
 
 def _change_dataset(
-    ctx: MagicContext, source: str, ref: str, message: str, publish: bool, has_values: bool
+    ctx: MagicContext, source: str, ref: str, values: dict[str, Any], publish: bool
 ) -> Note:
     """A dataset has no commits of its own: the change goes to its draft (and is published)."""
-    if has_values:
+    if values["params"] or values["metrics"] or values["metadata"]:
         raise click.UsageError(
             "--param, --metric and --meta belong to model commits, not datasets."
         )
@@ -179,7 +170,7 @@ def _change_dataset(
         return Note(
             f"{len(change.changes)} change(s) in the draft of {path}; publish to freeze them"
         )
-    done = ctx.hub.publish(path, message)
+    done = ctx.hub.publish(path, values["message"])
     return Note(f"published {path}:{done.version}")
 
 
