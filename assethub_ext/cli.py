@@ -12,13 +12,13 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from .core.errors import AssetHubError
+from .views import LOG_HEADER, commit_dict, human_size, json_default, log_row, text_table, when
 
 if TYPE_CHECKING:
     from .core.hub import Hub
@@ -69,61 +69,13 @@ def _handles_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _json_default(value: Any) -> Any:
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
-    if isinstance(value, set | tuple):
-        return list(value)
-    if hasattr(value, "items"):
-        return dict(value.items())
-    return str(value)
-
-
 def _emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, default=_json_default, indent=2))
-
-
-def _when(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(n)
+    click.echo(json.dumps(value, default=json_default, indent=2))
 
 
 def _table(rows: list[list[str]], header: list[str]) -> None:
-    if not rows:
-        return
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        click.echo(
-            "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        )
-
-
-def _commit_dict(commit: Any) -> dict[str, Any]:
-    return {
-        "id": commit.id,
-        "kind": commit.kind,
-        "tree": commit.tree,
-        "parents": list(commit.parents),
-        "author": commit.author,
-        "created_at": commit.created_at,
-        "message": commit.message,
-        "params": commit.params,
-        "metrics": commit.metrics,
-        "meta": commit.meta,
-        "lineage": commit.lineage,
-    }
+    if rows:
+        click.echo(text_table(header, rows))
 
 
 def _changes(changes: list[Any], as_json: bool) -> None:
@@ -133,9 +85,9 @@ def _changes(changes: list[Any], as_json: bool) -> None:
     marks = {"added": "+", "removed": "-", "changed": "M"}
     for change in changes:
         sizes = (
-            f"{_size(change.old_size)} -> {_size(change.new_size)}"
+            f"{human_size(change.old_size)} -> {human_size(change.new_size)}"
             if change.status == "changed"
-            else _size(change.new_size if change.new_size is not None else change.old_size)
+            else human_size(change.new_size if change.new_size is not None else change.old_size)
         )
         click.echo(f"{marks[change.status]} {change.path}  ({sizes})")
 
@@ -205,7 +157,7 @@ def ls_command(prefix: str, as_json: bool) -> None:
 
 def _describe(info: dict[str, Any]) -> None:
     click.echo(
-        f"{info['path']}  ({info['type']}, created by {info['created_by']} {_when(info['created_at'])} UTC)"
+        f"{info['path']}  ({info['type']}, created by {info['created_by']} {when(info['created_at'])} UTC)"
     )
     if info["description"]:
         click.echo(info["description"])
@@ -214,7 +166,7 @@ def _describe(info: dict[str, Any]) -> None:
             r["name"],
             r["kind"],
             r["commit"][:12],
-            _when(r["created_at"]),
+            when(r["created_at"]),
             r.get("derived_from") or "",
             r["message"][:40],
         ]
@@ -252,8 +204,8 @@ def add(path: str, sources: tuple[str, ...]) -> None:
     }
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no changes"
     click.echo(
-        f"{path}:draft  {summary}; {change.files} files, {_size(change.hashed_bytes)} hashed, "
-        f"{_size(change.stored_bytes)} new in the store"
+        f"{path}:draft  {summary}; {change.files} files, {human_size(change.hashed_bytes)} hashed, "
+        f"{human_size(change.stored_bytes)} new in the store"
     )
 
 
@@ -406,21 +358,9 @@ def log(ref: str, limit: int | None, as_json: bool) -> None:
     with _hub() as hub:
         commits = hub.log(ref, limit)
     if as_json:
-        _emit_json([_commit_dict(c) for c in commits])
+        _emit_json([commit_dict(c) for c in commits])
         return
-    rows = [
-        [
-            c.id[:12],
-            _when(c.created_at),
-            c.author,
-            c.meta.get("version") or c.kind,
-            c.message[:40],
-            " ".join(f"{k}={v}" for k, v in c.params.items())[:40],
-            " ".join(f"{k}={v}" for k, v in c.metrics.items())[:40],
-        ]
-        for c in commits
-    ]
-    _table(rows, ["COMMIT", "TIME (UTC)", "AUTHOR", "KIND", "MESSAGE", "PARAMS", "METRICS"])
+    _table([log_row(c, width=40) for c in commits], LOG_HEADER)
 
 
 @cli.command()
@@ -434,7 +374,7 @@ def show(ref: str, files: bool, as_json: bool) -> None:
         info = hub.show(ref)
     commit, tree = info.pop("commit"), info.pop("tree")
     if as_json:
-        info["commit"] = _commit_dict(commit)
+        info["commit"] = commit_dict(commit)
         if files:
             info["tree"] = list(tree.values())
         _emit_json(info)
@@ -444,7 +384,7 @@ def show(ref: str, files: bool, as_json: bool) -> None:
         f"refs: {', '.join(info['refs']) or '-'}   kind: {commit.kind}   parents: {', '.join(p[:12] for p in commit.parents) or '-'}"
     )
     click.echo(
-        f"author: {commit.author}   time: {_when(commit.created_at)} UTC   files: {info['files']} ({_size(info['size'])})"
+        f"author: {commit.author}   time: {when(commit.created_at)} UTC   files: {info['files']} ({human_size(info['size'])})"
     )
     if commit.message:
         click.echo(f"message: {commit.message}")
@@ -464,7 +404,7 @@ def show(ref: str, files: bool, as_json: bool) -> None:
         )
     if files:
         for entry in tree.values():
-            click.echo(f"  {entry.path}  {_size(entry.size)}  {entry.digest[:12]}")
+            click.echo(f"  {entry.path}  {human_size(entry.size)}  {entry.digest[:12]}")
 
 
 @cli.command()
@@ -514,10 +454,7 @@ def branch_list(path: str, as_json: bool) -> None:
         _emit_json(branches)
         return
     _table(
-        [
-            [b["name"], b["commit"][:12], _when(b["updated_at"]), b["message"][:50]]
-            for b in branches
-        ],
+        [[b["name"], b["commit"][:12], when(b["updated_at"]), b["message"][:50]] for b in branches],
         ["BRANCH", "HEAD", "UPDATED (UTC)", "MESSAGE"],
     )
 
@@ -634,7 +571,7 @@ def gc(grace: float, as_json: bool) -> None:
         return
     click.echo(
         f"removed {report.commits_removed} commits, {report.objects_removed} objects "
-        f"({_size(report.bytes_removed)}), {report.stray_removed} stray files; "
+        f"({human_size(report.bytes_removed)}), {report.stray_removed} stray files; "
         f"rewrote {report.packs_rewritten} packs"
     )
     if report.objects_skipped:

@@ -20,6 +20,7 @@ import pytest
 from conftest import write_files
 
 from assethub_ext import Hub
+from assethub_ext.core.pins import PinFile, lock_path_for
 
 SPEC = Path(__file__).parents[1] / "assethub_ext" / "server" / "openapi.yaml"
 TOKEN = "schemathesis-test-token"
@@ -31,8 +32,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def make_small_hub(home: Path, work: Path) -> None:
+def make_small_hub(home: Path, work: Path, root: Path) -> None:
     """The names in openapi.yaml's examples, so that generated requests also find things."""
+    write_files(root / "work", {"train.ipynb": "{}"})
     with Hub(str(home), user="alice") as hub:
         hub.create("alice/dataset/cv/digits", description="digits")
         hub.add("alice/dataset/cv/digits", [str(write_files(work / "d" / "data", {"a.csv": "1"}))])
@@ -42,12 +44,14 @@ def make_small_hub(home: Path, work: Path) -> None:
         hub.commit("alice/model/cls/net:main", str(write_files(work / "m1", files)))
         hub.branch_create("alice/model/cls/net:main", "exp")
         hub.commit("alice/model/cls/net:exp", str(write_files(work / "m2", {"w.bin": "2"})))
+        with PinFile.editing(lock_path_for("train.ipynb", str(root / "work"))) as pins:
+            hub.pin("alice/dataset/cv/digits:v1", pins)
 
 
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[str]:
     """A jupyter server with the extension, on a free loopback port; yields the API's URL."""
-    make_small_hub(tmp_path / "hub", tmp_path / "src")
+    make_small_hub(tmp_path / "hub", tmp_path / "src", tmp_path / "root")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSETHUB_", "JUPYTER_"))}
     env.update(
@@ -57,7 +61,6 @@ def live_server(tmp_path: Path) -> Iterator[str]:
         JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
         JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
     )
-    (tmp_path / "root").mkdir()
     command = [
         sys.executable,
         "-m",

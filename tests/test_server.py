@@ -22,6 +22,7 @@ from tornado.httpclient import HTTPResponse
 
 from assethub_ext import Hub, __version__
 from assethub_ext.core.paging import encode_cursor
+from assethub_ext.core.pins import PinFile, lock_path_for
 from assethub_ext.server import extension
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
@@ -431,3 +432,60 @@ async def test_bad_requests_never_get_a_500(call: Call, filled: dict[str, str]) 
     refused(await call("GET", "assets", type="movie"), 400, "invalid")
     refused(await call("GET", "assets", cursor=encode_cursor("a", "../../x")), 400, "invalid")
     refused(await call("GET", "tree", ref=M, cursor="A" * 9000), 400, "invalid")
+
+
+# -- pins of a notebook ---------------------------------------------------------------------
+
+
+async def test_pins_of_a_notebook_and_whether_they_are_behind(
+    call: Call,
+    filled: dict[str, str],
+    make_hub: Callable[..., Hub],
+    jp_root_dir: Path,
+    tmp_path: Path,
+) -> None:
+    work = jp_root_dir / "work"
+    write_files(work, {"train.ipynb": "{}", "other.ipynb": "{}"})
+    alice = make_hub("alice")
+    with PinFile.editing(lock_path_for("train.ipynb", str(work))) as pins:
+        alice.pin(f"{DS}:v2", pins)
+        alice.pin(f"{M}:main", pins)
+    status = ok(await call("GET", "pins", notebook="work/train.ipynb"))
+    by_ref = {p["ref"]: p for p in status["pins"]}
+    assert by_ref[f"{DS}:v2"]["commit"] == filled["v2"] and not by_ref[f"{DS}:v2"]["newer"]
+    assert not by_ref[f"{M}:main"]["newer"]
+    alice.merge(M, "exp")  # main moves on
+    alice.add(DS, [str(write_files(tmp_path / "v3" / "data", {"c.csv": "c"}))])
+    alice.publish(DS)  # a newer version than the pinned v2
+    status = ok(await call("GET", "pins", notebook="work/train.ipynb"))
+    by_ref = {p["ref"]: p for p in status["pins"]}
+    assert by_ref[f"{M}:main"]["newer"] and by_ref[f"{M}:main"]["current"] == filled["second"]
+    assert by_ref[f"{DS}:v2"]["newer"] and by_ref[f"{DS}:v2"]["current"] == filled["v2"]
+    assert ok(await call("GET", "pins", notebook="work/other.ipynb"))["pins"] == []
+    denied = ok(await call("GET", "pins", user="bob", notebook="work/train.ipynb"))["pins"]
+    assert all("ask its owner 'alice'" in p["error"] for p in denied)
+
+
+async def test_pins_refuse_paths_out_of_the_server_root(
+    call: Call, jp_root_dir: Path, tmp_path: Path
+) -> None:
+    outside = write_files(
+        tmp_path / "outside", {"secret.ipynb": "{}", "secret.assethub.lock": "{}"}
+    )
+    (jp_root_dir / "escape.ipynb").symlink_to(outside / "secret.ipynb")
+    (jp_root_dir / "linked").symlink_to(outside, target_is_directory=True)
+    write_files(jp_root_dir, {"nb.ipynb": "{}"})
+    (jp_root_dir / "nb.assethub.lock").symlink_to(outside / "secret.assethub.lock")
+    for hostile in (
+        "../outside/secret.ipynb",
+        str(outside / "secret.ipynb"),
+        "escape.ipynb",
+        "linked/secret.ipynb",
+        "nb.ipynb",  # its lock file links out
+        "a/../../x.ipynb",
+        "",
+    ):
+        refused(await call("GET", "pins", notebook=hostile), 400, "invalid")
+    refused(await call("GET", "pins", notebook="missing.ipynb"), 404, "not_found")
+    write_files(jp_root_dir, {"bad.ipynb": "{}", "bad.assethub.lock": "not json"})
+    refused(await call("GET", "pins", notebook="bad.ipynb"), 400, "invalid")

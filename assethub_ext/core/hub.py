@@ -6,7 +6,6 @@ raises an ``AssetHubError`` with one clear sentence when it refuses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from .browse import BrowseOps
@@ -17,20 +16,11 @@ from .history import HistoryOps
 from .maintenance import Maintenance
 from .models import ModelOps
 from .names import AssetPath, FolderPath, check_segment, parse_path, quote
-from .progress import ProgressFactory, no_progress
+from .pins import PinOps
 from .tree import Tree
-from .workspace import LINK_MODES, CheckoutReport, LinkMode, materialize
 
 
-@dataclass(frozen=True)
-class Checkout:
-    ref: str
-    commit_id: str
-    dest: str
-    report: CheckoutReport
-
-
-class Hub(BrowseOps, DatasetOps, ModelOps, HistoryOps, Maintenance):
+class Hub(BrowseOps, DatasetOps, ModelOps, HistoryOps, Maintenance, PinOps):
     """A hub: one metadata store and one object store, acted on as ``user``.
 
     ``Hub()`` opens the hub named by the environment (``ASSETHUB_HOME`` and friends);
@@ -175,32 +165,3 @@ class Hub(BrowseOps, DatasetOps, ModelOps, HistoryOps, Maintenance):
                 raise PermissionDenied(f"only '{folder.owner}' can share folder '{target}'.")
             self.catalog.set_grant(conn, folder.id, principal, level)
             return dict(self.catalog.grants_for(conn, folder.id))
-
-    # -- checkout --------------------------------------------------------------------------
-    def checkout(
-        self,
-        ref: str,
-        dest: str,
-        *,
-        link: LinkMode = "auto",
-        force: bool = False,
-        progress: ProgressFactory = no_progress,
-    ) -> Checkout:
-        """Materialise ``ref`` into ``dest``; a draft is snapshotted first, so use is reproducible."""
-        if link not in LINK_MODES:
-            raise InvalidInput(f"link mode '{link}' is not one of: {', '.join(LINK_MODES)}.")
-        resolved, commit = self.resolve_commit(ref)
-        tree = self.load_tree(commit.tree)
-        name = f"{resolved.path}:{resolved.ref}"
-        marker = {"ref": name, "commit": commit.id, "tree": commit.tree}
-        report = materialize(
-            self.objects,
-            tree,
-            dest,
-            old_tree_loader=self.load_tree,
-            marker=marker,
-            link=link,
-            force=force,
-            progress=progress,
-        )
-        return Checkout(name, commit.id, dest, report)

@@ -11,6 +11,7 @@ are described in ``openapi.yaml`` next to this file; a test keeps the two in ste
 from __future__ import annotations
 
 import mimetypes
+import os
 import re
 from typing import Any
 from urllib.parse import quote as url_quote
@@ -20,9 +21,10 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 
 from .._version import __version__
-from ..core.errors import InvalidInput
+from ..core.errors import InvalidInput, NotFound
 from ..core.history import MAX_LINEAGE_DEPTH
-from ..core.names import parse_asset_path, parse_folder_path
+from ..core.names import check_tree_path, parse_asset_path, parse_folder_path, quote
+from ..core.pins import PinFile, lock_path_for
 from . import views
 from .base import AUTH_RESOURCE, AssetHubHandler, RangeNotSatisfiable
 
@@ -316,6 +318,36 @@ class GrantsHandler(AssetHubHandler):
         self.finish(self.hub.grants(folder))
 
 
+class PinsHandler(AssetHubHandler):
+    """What a notebook pins, and whether each pinned ref now resolves to something newer."""
+
+    @tornado.web.authenticated
+    @authorized
+    def get(self) -> None:
+        name = self.required_arg("notebook")
+        notebook = _inside_root(self.settings["server_root_dir"], name)
+        if not os.path.isfile(notebook):
+            raise NotFound(f"notebook {quote(name)} does not exist under the server's root.")
+        lock = _inside_root(self.settings["server_root_dir"], lock_path_for(name, ""))
+        pins = PinFile.load(lock)
+        self.finish({"notebook": name, "pins": self.hub.pin_status(pins.pins.values())})
+
+
+def _inside_root(root: str, relative: str) -> str:
+    """``relative`` under the server's root: no '..', not absolute, no symlink out of it."""
+    try:
+        check_tree_path(relative)
+    except InvalidInput:
+        raise InvalidInput(
+            f"notebook path {quote(relative)} must be relative to the server's root, without '..'."
+        ) from None
+    real_root = os.path.realpath(root)
+    path = os.path.realpath(os.path.join(real_root, relative))
+    if os.path.commonpath([real_root, path]) != real_root:
+        raise InvalidInput(f"notebook path {quote(relative)} leads out of the server's root.")
+    return path
+
+
 def _text(body: dict[str, Any], name: str, default: Any = ...) -> Any:
     """A string field of a JSON body; ``default`` (which may be None) when it is absent."""
     value = body.get(name, default)
@@ -382,6 +414,7 @@ def api_handlers() -> list[tuple[str, type[AssetHubHandler]]]:
         ("derive", DeriveHandler),
         ("restore", RestoreHandler),
         ("grants", GrantsHandler),
+        ("pins", PinsHandler),
     ]
 
 
