@@ -676,6 +676,19 @@ class Catalog:
         return [RefRow(r.name, r.kind, r.commit_id, r.updated_at) for r in conn.execute(query)]
 
     @staticmethod
+    def refs_naming(conn: Connection, commit_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The names of the refs pointing at each of ``commit_ids`` (one query for a graph)."""
+        query = (
+            select(refs.c.commit_id, refs.c.name)
+            .where(refs.c.commit_id.in_(commit_ids))
+            .order_by(refs.c.name)
+        )
+        named: dict[str, list[str]] = {}
+        for row in conn.execute(query):
+            named.setdefault(row.commit_id, []).append(row.name)
+        return named
+
+    @staticmethod
     def all_ref_heads(conn: Connection) -> list[str]:
         return list(conn.execute(select(refs.c.commit_id).distinct()).scalars())
 
