@@ -284,9 +284,16 @@ class MetadataStore:
     def commits_with_prefix(
         self, conn: Connection, asset_id: int, prefix: str, limit: int = 2
     ) -> list[str]:
+        """Commit ids of the asset starting with ``prefix`` (lowercase hex, checked by the caller).
+
+        A range on the primary key ("g" sorts after every hex digit), not a LIKE: a LIKE with
+        ESCAPE cannot use the index and scanned every commit of the asset, so resolving an
+        id cost time in proportion to the asset's history.
+        """
         query = (
             select(commits.c.id)
-            .where(commits.c.asset_id == asset_id, commits.c.id.startswith(prefix, autoescape=True))
+            .where(commits.c.id >= prefix, commits.c.id < prefix + "g")
+            .where(commits.c.asset_id == asset_id)
             .limit(limit)
         )
         return list(conn.execute(query).scalars())
