@@ -1,31 +1,20 @@
-"""The JSON shapes of the API (described in ``openapi.yaml``), made from the core's results."""
+"""The JSON shapes of the API (described in ``openapi.yaml``), made from the core's results.
+
+A commit reads the same as in the CLI's ``--json`` (``assethub_ext.views``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from ..views import commit_dict as commit
+
 if TYPE_CHECKING:
     from ..core.history import Diff, LineageGraph
     from ..core.paging import Page
     from ..core.tree import TreeEntry
     from ..storage.metadata import CommitRow
-
-
-def commit(row: CommitRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "kind": row.kind,
-        "tree": row.tree,
-        "parents": list(row.parents),
-        "author": row.author,
-        "created_at": row.created_at,
-        "message": row.message,
-        "params": row.params,
-        "metrics": row.metrics,
-        "meta": row.meta,
-        "lineage": row.lineage,
-    }
 
 
 def entry(row: TreeEntry) -> dict[str, Any]:
