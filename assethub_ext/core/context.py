@@ -128,7 +128,7 @@ class HubContext:
         if "meta" in self.__dict__:
             self.__dict__.pop("meta").engine.dispose()
 
-    def __enter__(self) -> HubContext:
+    def __enter__(self: H) -> H:
         return self
 
     def __exit__(self, *exc: object) -> None:
