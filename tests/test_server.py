@@ -1,38 +1,146 @@
-"""The jupyter-server extension, against a real server (pytest-jupyter's ``jp_fetch``)."""
+"""The jupyter-server extension, against a real server (pytest-jupyter's ``jp_fetch``).
+
+Who is signed in comes from a test-only identity provider that still demands the server's
+token and then takes the user name from an ``X-Test-User`` header, so that one server can
+be called by several users, as a JupyterHub deployment would.
+"""
 
 from __future__ import annotations
 
 import inspect
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpclient import HTTPClientError
+import yaml
+from conftest import write_files
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.identity import IdentityProvider, User
+from tornado.httpclient import HTTPResponse
 
-from assethub_ext import __version__
+from assethub_ext import Hub, __version__
+from assethub_ext.core.paging import encode_cursor
+from assethub_ext.core.pins import PinFile, lock_path_for
 from assethub_ext.server import extension
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
 Fetch = Callable[..., Awaitable[Any]]
+DS = "alice/dataset/cv/digits"
+M = "alice/model/cls/net"
+SPEC = Path(extension.__file__).with_name("openapi.yaml")
+
+
+class HeaderIdentityProvider(IdentityProvider):
+    """The token is still required; the user is whoever ``X-Test-User`` names (tests only)."""
+
+    async def get_user(self, handler: Any) -> User | None:
+        user = await ensure_async(super().get_user(handler))
+        name = handler.request.headers.get("X-Test-User")
+        return User(username=name) if user is not None and name else user
 
 
 @pytest.fixture
-def jp_server_config() -> dict[str, Any]:
-    return {"ServerApp": {"jpserver_extensions": {"assethub_ext": True}}}
+def jp_server_config(hub_home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    for name in ("ASSETHUB_DB", "ASSETHUB_STORE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ASSETHUB_HOME", str(hub_home))
+    monkeypatch.setenv("ASSETHUB_USER", "alice")
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"assethub_ext": True},
+            "identity_provider_class": HeaderIdentityProvider,
+        }
+    }
 
 
-async def test_version_handshake(jp_fetch: Fetch) -> None:
-    response = await jp_fetch("assethub", "api", "version")
-    assert response.code == 200
-    assert json.loads(response.body) == {"version": __version__}
+Call = Callable[..., Awaitable[HTTPResponse]]
 
 
-async def test_requests_without_a_token_are_refused(jp_fetch: Fetch) -> None:
-    with pytest.raises(HTTPClientError) as refused:
-        await jp_fetch("assethub", "api", "version", headers={"Authorization": ""})
-    assert refused.value.code == 403
+@pytest.fixture
+def call(jp_fetch: Fetch) -> Call:
+    """``await call("GET", "log", user="bob", ref=...)``: any status, JSON bodies as dicts."""
+
+    async def send(
+        method: str,
+        endpoint: str,
+        *,
+        user: str = "alice",
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        query: list[tuple[str, Any]] | None = None,
+        **params: Any,
+    ) -> HTTPResponse:
+        data = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
+        if data is None and method in ("POST", "PUT"):
+            data = b""
+        response: HTTPResponse = await jp_fetch(
+            "assethub",
+            "api",
+            endpoint,
+            method=method,
+            body=data,
+            params=query or params,
+            headers={"X-Test-User": user, **(headers or {})},
+            raise_error=False,
+            allow_nonstandard_methods=True,
+        )
+        return response
+
+    return send
+
+
+def ok(response: HTTPResponse, status: int = 200) -> Any:
+    assert response.code == status, response.body
+    return json.loads(response.body)
+
+
+def refused(response: HTTPResponse, status: int, kind: str | None = None) -> str:
+    """The response is a JSON error of that status (and kind); returns its message."""
+    assert response.code == status, response.body
+    body = json.loads(response.body)
+    assert set(body) - {"conflicts"} == {"error", "message"}, body
+    assert kind is None or body["error"] == kind, body
+    assert body["message"] and "Traceback" not in body["message"]
+    return str(body["message"])
+
+
+@pytest.fixture
+def filled(make_hub: Callable[..., Hub], tmp_path: Path) -> dict[str, str]:
+    """alice's dataset with v1, v2 (derived) and a draft, and a model with a branch."""
+    alice = make_hub("alice")
+    alice.create(DS, description="handwritten digits")
+    alice.add(DS, [str(write_files(tmp_path / "in1" / "data", {"a.csv": "1,2\n", "b.txt": "b"}))])
+    v1 = alice.publish(DS, "first").commit_id
+    alice.add(DS, [str(write_files(tmp_path / "in2" / "data", {"a.csv": "3,4\n", "b.txt": "b"}))])
+    v2 = alice.publish(DS).commit_id
+    alice.create(M)
+    first = alice.commit(
+        f"{M}:main",
+        str(write_files(tmp_path / "w1", {"w.bin": "1", "cfg.json": "{}"})),
+        params={"lr": 0.1},
+        metrics={"acc": 0.5},
+        inputs=[f"{DS}:v1"],
+    ).id
+    alice.branch_create(f"{M}:main", "exp")
+    second = alice.commit(
+        f"{M}:exp", str(write_files(tmp_path / "w2", {"w.bin": "2", "cfg.json": "{}"}))
+    ).id
+    return {"v1": v1, "v2": v2, "first": first, "second": second}
+
+
+# -- the contract: decorators and the OpenAPI file --------------------------------------------
+
+
+async def test_version_handshake(call: Call) -> None:
+    assert ok(await call("GET", "version")) == {"version": __version__}
+
+
+async def test_requests_without_a_token_are_refused(call: Call) -> None:
+    refused(await call("GET", "version", headers={"Authorization": ""}), 403, "forbidden")
+    refused(await call("POST", "tags", headers={"Authorization": ""}, body={}), 403, "forbidden")
 
 
 def test_every_handler_method_is_authenticated_and_authorized() -> None:
@@ -50,3 +158,334 @@ def test_every_handler_method_is_authenticated_and_authorized() -> None:
             )
             lines = [line.strip() for line in source.splitlines() if line.strip().startswith("@")]
             assert lines[0] == "@tornado.web.authenticated", "authenticated must be outermost"
+
+
+def test_openapi_describes_exactly_the_handlers() -> None:
+    """Every route and method served is in openapi.yaml, and nothing else is."""
+    spec = yaml.safe_load(SPEC.read_text())
+    served = {
+        (f"/{path}", verb)
+        for path, handler in extension.api_handlers()
+        for verb in ("get", "post", "put", "patch", "delete")
+        if verb in handler.__dict__
+    }
+    described = {(path, verb) for path, item in spec["paths"].items() for verb in item}
+    assert served == described
+    for path, item in spec["paths"].items():
+        for verb, operation in item.items():
+            assert operation["operationId"] and operation["responses"], (path, verb)
+
+
+def test_openapi_file_is_a_valid_openapi_document() -> None:
+    from openapi_spec_validator import validate
+
+    validate(yaml.safe_load(SPEC.read_text()))
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+async def test_folders_assets_and_describe(call: Call, filled: dict[str, str]) -> None:
+    folders = ok(await call("GET", "folders"))["folders"]
+    assert [f["path"] for f in folders] == ["alice/dataset/cv", "alice/model/cls"]
+    assert (
+        ok(await call("GET", "folders", owner="alice", type="model"))["folders"][0]["assets"] == 1
+    )
+    refused(await call("GET", "folders", type="model"), 400, "invalid")
+    page = ok(await call("GET", "assets", limit="1"))
+    assert [a["path"] for a in page["assets"]] == [DS] and page["next"]
+    rest = ok(await call("GET", "assets", limit="1", cursor=page["next"]))
+    assert [a["path"] for a in rest["assets"]] == [M]
+    assert [a["path"] for a in ok(await call("GET", "assets", q="digits"))["assets"]] == [DS]
+    assert ok(await call("GET", "assets", type="model", owner="alice"))["assets"][0][
+        "branches"
+    ] == [
+        "exp",
+        "main",
+    ]
+    info = ok(await call("GET", "asset", path=DS))
+    assert info["description"] == "handwritten digits" and info["draft"]["base_version"] == "v2"
+    refs = ok(await call("GET", "refs", path=DS))
+    by_name = {r["name"]: r for r in refs["refs"]}
+    assert by_name["v2"]["derived_from"] == "v1" and by_name["v1"]["published"]
+    assert by_name["main"]["commit"] == filled["v2"]
+
+
+async def test_log_is_paged_by_cursor(call: Call, filled: dict[str, str]) -> None:
+    first = ok(await call("GET", "log", ref=f"{DS}:main", limit="1"))
+    assert [c["id"] for c in first["commits"]] == [filled["v2"]]
+    second = ok(await call("GET", "log", ref=DS, limit="1", cursor=first["next"]))
+    assert [c["id"] for c in second["commits"]] == [filled["v1"]] and second["next"] is None
+    model_log = ok(await call("GET", "log", ref=f"{M}:exp"))["commits"]
+    assert [c["id"] for c in model_log] == [filled["second"], filled["first"]]
+    assert model_log[1]["params"] == {"lr": 0.1} and model_log[1]["metrics"] == {"acc": 0.5}
+    for cursor in ("%%%", encode_cursor("l", filled["first"]), encode_cursor("t", "x")):
+        refused(await call("GET", "log", ref=DS, cursor=cursor), 400, "invalid")
+    for limit in ("0", "1001", "-1", "1e3", "ten", "99999999999999999999"):
+        refused(await call("GET", "log", ref=DS, limit=limit), 400, "invalid")
+
+
+async def test_commit_tree_diff_and_lineage(call: Call, filled: dict[str, str]) -> None:
+    detail = ok(await call("GET", "commit", ref=f"{M}:main"))
+    assert detail["commit"]["id"] == filled["first"] and detail["files"] == 2
+    assert detail["commit"]["lineage"]["inputs"][0]["commit"] == filled["v1"]
+    tree = ok(await call("GET", "tree", ref=f"{M}:main", limit="1"))
+    assert [f["path"] for f in tree["files"]] == ["cfg.json"] and tree["total"] == 2
+    rest = ok(await call("GET", "tree", ref=f"{M}:main", limit="1", cursor=tree["next"]))
+    assert [f["path"] for f in rest["files"]] == ["w.bin"] and rest["next"] is None
+    inside = ok(await call("GET", "tree", ref=f"{DS}:v1", prefix="data"))
+    assert [f["path"] for f in inside["files"]] == ["data/a.csv", "data/b.txt"]
+    diff = ok(await call("GET", "diff", a=f"{M}:main", b=f"{M}:exp"))
+    assert [(c["path"], c["status"]) for c in diff["changes"]] == [("w.bin", "changed")]
+    assert diff["params"] == {"lr": [0.1, None]}
+    graph = ok(await call("GET", "lineage", ref=f"{DS}:v1", direction="down", depth="2"))
+    assert {(e["from"], e["to"], e["kind"]) for e in graph["edges"]} >= {
+        (filled["v1"], filled["first"], "input"),
+        (filled["v1"], filled["v2"], "parent"),
+    }
+    assert {n["id"] for n in graph["nodes"]} >= {filled["v1"], filled["first"], filled["v2"]}
+    up = ok(await call("GET", "lineage", ref=f"{M}:exp", depth="1"))
+    assert {e["from"] for e in up["edges"]} == {filled["first"]}
+    refused(await call("GET", "lineage", ref=M, direction="sideways"), 400)
+    refused(await call("GET", "lineage", ref=M, depth="51"), 400)
+    for prefix in ("../data", "/data", "data/../../x"):
+        refused(await call("GET", "tree", ref=DS, prefix=prefix), 400, "invalid")
+
+
+async def test_file_download_streams_with_type_length_and_ranges(
+    call: Call, make_hub: Callable[..., Hub], tmp_path: Path
+) -> None:
+    alice = make_hub("alice")
+    alice.create(M)
+    big = bytes(range(256)) * 8192  # 2 MiB, stored as a loose object
+    alice.commit(f"{M}:main", str(write_files(tmp_path / "w", {"t/a.csv": "x,y\n", "big": big})))
+    whole = await call("GET", "file", ref=M, path="t/a.csv")
+    assert whole.code == 200 and whole.body == b"x,y\n"
+    assert whole.headers["Content-Type"] == "text/csv"
+    assert whole.headers["Content-Length"] == "4" and whole.headers["Accept-Ranges"] == "bytes"
+    full = await call("GET", "file", ref=M, path="big")
+    assert full.body == big and full.headers["Content-Type"] == "application/octet-stream"
+    part = await call("GET", "file", ref=M, path="big", headers={"Range": "bytes=1048570-1048579"})
+    assert part.code == 206 and part.body == big[1048570:1048580]
+    assert part.headers["Content-Range"] == f"bytes 1048570-1048579/{len(big)}"
+    tail = await call("GET", "file", ref=M, path="big", headers={"Range": "bytes=-5"})
+    assert tail.code == 206 and tail.body == big[-5:]
+    opened = await call("GET", "file", ref=M, path="big", headers={"Range": "bytes=2097150-"})
+    assert opened.body == big[-2:]
+    ignored = await call("GET", "file", ref=M, path="t/a.csv", headers={"Range": "bytes=0-1,3-4"})
+    assert ignored.code == 200 and ignored.body == b"x,y\n"
+    beyond = await call("GET", "file", ref=M, path="big", headers={"Range": "bytes=9999999-"})
+    refused(beyond, 416, "range")
+    assert beyond.headers["Content-Range"] == f"bytes */{len(big)}"
+    refused(await call("GET", "file", ref=M, path="t/nope"), 404, "not_found")
+    for hostile in ("../t/a.csv", "/etc/passwd", "t/../../x", "t\\a.csv", "t/a.csv\x00"):
+        refused(await call("GET", "file", ref=M, path=hostile), 400, "invalid")
+
+
+# -- changing -------------------------------------------------------------------------------
+
+
+async def test_create_branch_tag_merge_and_delete(call: Call, filled: dict[str, str]) -> None:
+    assert ok(await call("POST", "folders", body={"path": "alice/model/new"}), 201)
+    created = await call("POST", "assets", body={"path": "alice/model/new/m", "description": "d"})
+    assert ok(created, 201) == {"path": "alice/model/new/m"}
+    refused(await call("POST", "assets", body={"path": "alice/model/new/m"}), 409, "exists")
+    branch = ok(await call("POST", "branches", body={"ref": f"{M}:main", "name": "b2"}), 201)
+    assert branch["commit"] == filled["first"]
+    names = [b["name"] for b in ok(await call("GET", "branches", path=M))["branches"]]
+    assert names == ["b2", "exp", "main"]
+    assert ok(await call("POST", "tags", body={"ref": f"{M}:exp", "name": "best"}), 201)
+    refused(await call("POST", "tags", body={"ref": f"{M}:main", "name": "best"}), 409, "exists")
+    merged = ok(await call("POST", "merge", body={"path": M, "source": "exp"}))
+    assert merged["kind"] == "fast-forward" and merged["commit"] == filled["second"]
+    deleted = ok(await call("DELETE", "branches", path=M, name="b2"))
+    assert deleted == {"name": "b2", "commit": filled["first"]}
+    refused(await call("DELETE", "branches", path=M, name="b2"), 404, "not_found")
+    assert ok(await call("DELETE", "asset", path="alice/model/new/m")) == {
+        "deleted": "alice/model/new/m"
+    }
+    assert ok(await call("DELETE", "folders", path="alice/model/new"))["deleted"]
+    refused(await call("GET", "asset", path="alice/model/new/m"), 404, "not_found")
+
+
+async def test_merge_conflicts_come_back_as_a_409_list(
+    call: Call, make_hub: Callable[..., Hub], tmp_path: Path
+) -> None:
+    alice = make_hub("alice")
+    alice.create(M)
+    alice.commit(f"{M}:main", str(write_files(tmp_path / "a", {"w": "0", "k": "0"})))
+    alice.branch_create(f"{M}:main", "exp")
+    alice.commit(f"{M}:exp", str(write_files(tmp_path / "b", {"w": "1", "k": "1"})))
+    alice.commit(f"{M}:main", str(write_files(tmp_path / "c", {"w": "2", "k": "2"})))
+    conflict = await call("POST", "merge", body={"path": M, "source": "exp"})
+    refused(conflict, 409, "merge_conflict")
+    assert json.loads(conflict.body)["conflicts"] == ["k", "w"]
+    resolved = ok(
+        await call("POST", "merge", body={"path": M, "source": "exp", "strategy": "ours"})
+    )
+    assert resolved["kind"] == "merge" and resolved["resolved"] == ["k", "w"]
+    refused(await call("POST", "merge", body={"path": M, "source": "exp", "strategy": "x"}), 400)
+
+
+async def test_publish_derive_and_restore(call: Call, filled: dict[str, str]) -> None:
+    refused(await call("POST", "publish", body={"path": DS}), 409, "conflict")
+    derived = ok(await call("POST", "derive", body={"path": DS, "from": "v1"}))
+    assert derived["changes"] == [{"path": "data/a.csv", "status": "changed"}]
+    refused(await call("POST", "publish", body={"path": DS}), 409, "conflict")  # same as v1
+    refused(await call("POST", "restore", body={"path": DS, "from": "v1", "files": []}), 400)
+    restored = await call(
+        "POST", "restore", body={"path": DS, "from": "v2", "files": ["data/a.csv"]}
+    )
+    assert ok(restored)["changes"] == [{"path": "data/a.csv", "status": "changed"}]
+    published = ok(await call("POST", "publish", body={"path": DS, "message": "from v1"}))
+    assert published["version"] == "v3" and published["files"] == 2
+    refs = ok(await call("GET", "refs", path=DS))["refs"]
+    assert {r["name"]: r["derived_from"] for r in refs}["v3"] == "v1"
+    for files in ("data/a.csv", [1], ["../x"]):
+        refused(await call("POST", "restore", body={"path": DS, "from": "v1", "files": files}), 400)
+    refused(await call("POST", "derive", body={"path": DS, "from": "draft"}), 400, "invalid")
+    refused(await call("POST", "derive", body={"path": DS, "from": "v9"}), 404, "not_found")
+
+
+async def test_grants_listed_to_readers_and_changed_by_the_owner(
+    call: Call, filled: dict[str, str]
+) -> None:
+    refused(await call("GET", "grants", user="bob", folder="alice/dataset/cv"), 403, "forbidden")
+    after = ok(
+        await call(
+            "PUT",
+            "grants",
+            body={"folder": "alice/dataset/cv", "principal": "bob", "level": "read"},
+        )
+    )
+    assert after["grants"] == [{"principal": "bob", "level": "read"}]
+    assert (
+        ok(await call("GET", "grants", user="bob", folder="alice/dataset/cv"))["owner"] == "alice"
+    )
+    change = {"folder": "alice/dataset/cv", "principal": "carol", "level": "edit"}
+    refused(await call("PUT", "grants", user="bob", body=change), 403, "forbidden")
+    revoke = {"folder": "alice/dataset/cv", "principal": "bob", "level": None}
+    assert ok(await call("PUT", "grants", body=revoke))["grants"] == []
+    refused(await call("PUT", "grants", body={**revoke, "level": "admin"}), 400, "invalid")
+    refused(await call("PUT", "grants", body={"folder": "alice/dataset/cv", "principal": "x"}), 400)
+
+
+# -- permissions over HTTP, for each level --------------------------------------------------
+
+
+async def test_each_permission_level_over_http(call: Call, filled: dict[str, str]) -> None:
+    folder = "alice/dataset/cv"
+    edit_calls = [
+        ("POST", "publish", {"path": DS}),
+        ("POST", "derive", {"path": DS, "from": "v1"}),
+        ("POST", "tags", {"ref": f"{DS}:v1", "name": "t"}),
+    ]
+    for what in ("GET asset", "GET log", "GET file"):
+        message = refused(await call(*what.split(), user="bob", path=DS, ref=DS), 403)
+        assert "ask its owner 'alice'" in message
+    for level in ("read", "run"):
+        ok(await call("PUT", "grants", body={"folder": folder, "principal": "bob", "level": level}))
+        assert ok(await call("GET", "log", user="bob", ref=DS))["commits"]
+        download = await call("GET", "file", user="bob", ref=f"{DS}:v1", path="data/b.txt")
+        assert download.code == 200 and download.body == b"b"
+        for method, endpoint, body in edit_calls:
+            message = refused(await call(method, endpoint, user="bob", body=body), 403, "forbidden")
+            assert f"(granted: {level})" in message
+    ok(await call("PUT", "grants", body={"folder": folder, "principal": "bob", "level": "edit"}))
+    assert ok(await call("POST", "tags", user="bob", body={"ref": f"{DS}:v1", "name": "t"}), 201)
+    refused(await call("POST", "folders", user="bob", body={"path": "alice/model/x"}), 403)
+    refused(await call("GET", "log", user="../alice", ref=DS), 403, "forbidden")
+
+
+# -- hostile and malformed input ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "alice/model/cls/../net",
+        "alice/model/cls/net:main:x",
+        "alice/model/cls/net:..",
+        "/etc/passwd",
+        "alice/model/cls/net:main\x00",
+        "",
+        "a" * 5000,
+        "alice/model/cls/net:" + "b/" * 200,
+    ],
+)
+async def test_malformed_refs_are_400(call: Call, filled: dict[str, str], ref: str) -> None:
+    for endpoint in ("log", "commit", "tree", "lineage"):
+        refused(await call("GET", endpoint, ref=ref), 400, "invalid")
+
+
+async def test_bad_requests_never_get_a_500(call: Call, filled: dict[str, str]) -> None:
+    refused(await call("GET", "log"), 400, "invalid")  # no ref
+    refused(await call("GET", "log", query=[("ref", M), ("ref", M)]), 400, "invalid")  # twice
+    refused(await call("GET", "log", query=[("ref", b"\xff\xfe")]), 400, "invalid")  # not UTF-8
+    refused(await call("GET", "log", ref=f"{M}:nope"), 404, "not_found")
+    refused(await call("GET", "asset", path="alice/model/cls/none"), 404, "not_found")
+    for body in ("not json", "[1, 2]", b"\xff\xfe", "", '{"path": 7}', '{"ref": null}'):
+        refused(await call("POST", "tags", body=body), 400, "invalid")
+    refused(await call("POST", "derive", body={"path": DS, "from": "v1", "force": "yes"}), 400)
+    refused(await call("DELETE", "asset", path="alice/model/cls"), 400, "invalid")
+    refused(await call("DELETE", "folders", path=M), 400, "invalid")
+    refused(await call("GET", "assets", type="movie"), 400, "invalid")
+    refused(await call("GET", "assets", cursor=encode_cursor("a", "../../x")), 400, "invalid")
+    refused(await call("GET", "tree", ref=M, cursor="A" * 9000), 400, "invalid")
+
+
+# -- pins of a notebook ---------------------------------------------------------------------
+
+
+async def test_pins_of_a_notebook_and_whether_they_are_behind(
+    call: Call,
+    filled: dict[str, str],
+    make_hub: Callable[..., Hub],
+    jp_root_dir: Path,
+    tmp_path: Path,
+) -> None:
+    work = jp_root_dir / "work"
+    write_files(work, {"train.ipynb": "{}", "other.ipynb": "{}"})
+    alice = make_hub("alice")
+    with PinFile.editing(lock_path_for("train.ipynb", str(work))) as pins:
+        alice.pin(f"{DS}:v2", pins)
+        alice.pin(f"{M}:main", pins)
+    status = ok(await call("GET", "pins", notebook="work/train.ipynb"))
+    by_ref = {p["ref"]: p for p in status["pins"]}
+    assert by_ref[f"{DS}:v2"]["commit"] == filled["v2"] and not by_ref[f"{DS}:v2"]["newer"]
+    assert not by_ref[f"{M}:main"]["newer"]
+    alice.merge(M, "exp")  # main moves on
+    alice.add(DS, [str(write_files(tmp_path / "v3" / "data", {"c.csv": "c"}))])
+    alice.publish(DS)  # a newer version than the pinned v2
+    status = ok(await call("GET", "pins", notebook="work/train.ipynb"))
+    by_ref = {p["ref"]: p for p in status["pins"]}
+    assert by_ref[f"{M}:main"]["newer"] and by_ref[f"{M}:main"]["current"] == filled["second"]
+    assert by_ref[f"{DS}:v2"]["newer"] and by_ref[f"{DS}:v2"]["current"] == filled["v2"]
+    assert ok(await call("GET", "pins", notebook="work/other.ipynb"))["pins"] == []
+    denied = ok(await call("GET", "pins", user="bob", notebook="work/train.ipynb"))["pins"]
+    assert all("ask its owner 'alice'" in p["error"] for p in denied)
+
+
+async def test_pins_refuse_paths_out_of_the_server_root(
+    call: Call, jp_root_dir: Path, tmp_path: Path
+) -> None:
+    outside = write_files(
+        tmp_path / "outside", {"secret.ipynb": "{}", "secret.assethub.lock": "{}"}
+    )
+    (jp_root_dir / "escape.ipynb").symlink_to(outside / "secret.ipynb")
+    (jp_root_dir / "linked").symlink_to(outside, target_is_directory=True)
+    write_files(jp_root_dir, {"nb.ipynb": "{}"})
+    (jp_root_dir / "nb.assethub.lock").symlink_to(outside / "secret.assethub.lock")
+    for hostile in (
+        "../outside/secret.ipynb",
+        str(outside / "secret.ipynb"),
+        "escape.ipynb",
+        "linked/secret.ipynb",
+        "nb.ipynb",  # its lock file links out
+        "a/../../x.ipynb",
+        "",
+    ):
+        refused(await call("GET", "pins", notebook=hostile), 400, "invalid")
+    refused(await call("GET", "pins", notebook="missing.ipynb"), 404, "not_found")
+    write_files(jp_root_dir, {"bad.ipynb": "{}", "bad.assethub.lock": "not json"})
+    refused(await call("GET", "pins", notebook="bad.ipynb"), 400, "invalid")

@@ -6,12 +6,14 @@ stand on this class, so validation, permission checks and error messages exist o
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import HubConfig
 from .errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
@@ -22,11 +24,12 @@ from .names import (
     AssetPath,
     AssetRef,
     FolderPath,
+    check_segment,
     looks_like_commit_prefix,
     parse_asset_path,
     parse_ref,
 )
-from .tree import Tree
+from .tree import Tree, TreeCache
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -38,6 +41,10 @@ if TYPE_CHECKING:
 
 LEVELS = {"read": 1, "run": 2, "edit": 3}
 EVERYONE = "*"
+H = TypeVar("H", bound="HubContext")
+TREE_CACHE_ENTRIES = 300_000
+"""Decoded trees kept in memory, counted in files (about 300 bytes each): enough for a few
+commits of 100,000 files, so paging through one decodes it once."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,20 @@ class HubContext:
     ) -> None:
         self.config = config or HubConfig.from_env(home=home, user=user)
         self.user = self.config.user
+        self._trees = TreeCache(TREE_CACHE_ENTRIES)
+
+    def as_user(self: H, user: str) -> H:
+        """This hub acted on by ``user``, sharing its open stores and tree cache.
+
+        For a long-lived server: one hub is opened once and each request acts as its own
+        user through a copy made here, which costs nothing. Close only the original.
+        """
+        self.meta  # noqa: B018 - open the stores here, so that every copy shares them
+        self.objects  # noqa: B018
+        clone = copy.copy(self)
+        clone.config = dataclasses.replace(self.config, user=check_segment(user, "user name"))
+        clone.user = clone.config.user
+        return clone
 
     # -- stores, opened lazily so that cheap commands stay cheap ----------------------------
     @cached_property
@@ -107,7 +128,7 @@ class HubContext:
         if "meta" in self.__dict__:
             self.__dict__.pop("meta").engine.dispose()
 
-    def __enter__(self) -> HubContext:
+    def __enter__(self: H) -> H:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -192,7 +213,11 @@ class HubContext:
 
     # -- trees -----------------------------------------------------------------------------
     def load_tree(self, digest: str) -> Tree:
-        return Tree.decode(self.objects.read_bytes(digest))
+        tree = self._trees.get(digest)
+        if tree is None:
+            tree = Tree.decode(self.objects.read_bytes(digest))
+            self._trees.put(digest, tree)
+        return tree
 
     @staticmethod
     def _store_tree(writer: ObjectWriter, tree: Tree) -> str:

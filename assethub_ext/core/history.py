@@ -134,6 +134,7 @@ class HistoryOps(HubContext):
 
     def _add_nodes(self, conn: Connection, graph: LineageGraph, ids: list[str]) -> None:
         found = self.meta.get_commits(conn, ids)
+        names = self.catalog.refs_naming(conn, list(found))
         assets: dict[int, str] = {}
         for commit_id in ids:
             commit = found.get(commit_id)
@@ -144,16 +145,11 @@ class HistoryOps(HubContext):
                 assets[commit.asset_id] = str(
                     asset_path(self.catalog.asset_by_id(conn, commit.asset_id))
                 )
-            names = [
-                r.name
-                for r in self.catalog.list_refs(conn, commit.asset_id)
-                if r.commit_id == commit_id
-            ]
             graph.nodes[commit_id] = {
                 "id": commit_id,
                 "asset": assets[commit.asset_id],
                 "kind": commit.kind,
-                "refs": names,
+                "refs": names.get(commit_id, []),
                 "message": commit.message,
                 "created_at": commit.created_at,
             }

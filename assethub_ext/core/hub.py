@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .browse import BrowseOps
 from .context import LEVELS, asset_path, folder_path
 from .datasets import DatasetOps
 from .errors import AlreadyExists, InUse, InvalidInput, PermissionDenied
@@ -19,7 +20,7 @@ from .pins import PinOps
 from .tree import Tree
 
 
-class Hub(DatasetOps, ModelOps, HistoryOps, Maintenance, PinOps):
+class Hub(BrowseOps, DatasetOps, ModelOps, HistoryOps, Maintenance, PinOps):
     """A hub: one metadata store and one object store, acted on as ``user``.
 
     ``Hub()`` opens the hub named by the environment (``ASSETHUB_HOME`` and friends);
@@ -102,9 +103,7 @@ class Hub(DatasetOps, ModelOps, HistoryOps, Maintenance, PinOps):
             raise InvalidInput(f"'{path}' is a folder; describe takes owner/type/folder/name.")
         with self.meta.read() as conn:
             asset = self._asset(conn, target)
-            refs = self.catalog.list_refs(conn, asset.id)
-            heads = self.meta.get_commits(conn, sorted({r.commit_id for r in refs}))
-            info: dict[str, Any] = {
+            return {
                 "path": str(target),
                 "kind": "asset",
                 "type": asset.type,
@@ -112,62 +111,14 @@ class Hub(DatasetOps, ModelOps, HistoryOps, Maintenance, PinOps):
                 "description": asset.description,
                 "created_at": asset.created_at,
                 "created_by": asset.created_by,
-                "refs": [
-                    {
-                        "name": r.name,
-                        "kind": r.kind,
-                        "commit": r.commit_id,
-                        "message": heads[r.commit_id].message,
-                        "created_at": heads[r.commit_id].created_at,
-                        "derived_from": heads[r.commit_id].meta.get("derived_from"),
-                    }
-                    for r in refs
-                ],
+                **self._refs_info(conn, asset, target),
             }
-            if asset.type == "dataset":
-                draft = self.catalog.require_draft(conn, asset.id)
-                base = self.meta.get_commits(conn, [draft.base_commit]) if draft.base_commit else {}
-                info["draft"] = {
-                    "revision": draft.revision,
-                    "base": draft.base_commit,
-                    "base_version": next(
-                        (
-                            r.name
-                            for r in refs
-                            if r.kind == "version" and r.commit_id == draft.base_commit
-                        ),
-                        None,
-                    ),
-                    "unpublished_changes": not base
-                    or base[draft.base_commit or ""].tree != draft.tree,
-                    "updated_at": draft.updated_at,
-                    "updated_by": draft.updated_by,
-                }
-        return info
 
     def _ls_folder(self, path: FolderPath) -> list[dict[str, Any]]:
         with self.meta.read() as conn:
             folder = self._folder(conn, path)
             self._authorize(conn, folder, "read")
-            result = []
-            for asset in self.catalog.list_assets(conn, folder):
-                refs = self.catalog.list_refs(conn, asset.id)
-                versions = sorted(
-                    (r.name for r in refs if r.kind == "version"), key=lambda n: int(n[1:])
-                )
-                result.append(
-                    {
-                        "path": str(asset_path(asset)),
-                        "kind": "asset",
-                        "type": asset.type,
-                        "owner": folder.owner,
-                        "description": asset.description,
-                        "latest": versions[-1] if versions else None,
-                        "branches": [r.name for r in refs if r.kind == "branch"],
-                        "tags": [r.name for r in refs if r.kind == "tag"],
-                    }
-                )
-            return result
+            return [self._asset_summary(conn, a) for a in self.catalog.list_assets(conn, folder)]
 
     def delete(self, path: str, *, force: bool = False) -> str:
         """Delete an asset or an empty folder; refused while others depend on it, unless forced."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import zlib
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
@@ -42,6 +44,7 @@ class Tree(Mapping[str, TreeEntry]):
             self._entries[entry.path] = entry
         if not _is_sorted(self._entries):
             self._entries = dict(sorted(self._entries.items()))
+        self._keys: list[str] | None = None
 
     def __getitem__(self, path: str) -> TreeEntry:
         return self._entries[path]
@@ -62,6 +65,35 @@ class Tree(Mapping[str, TreeEntry]):
             return [self._entries[prefix]]
         folder = prefix.rstrip("/") + "/"
         return [entry for path, entry in self._entries.items() if path.startswith(folder)]
+
+    def page(self, *, after: str | None, limit: int, prefix: str = "") -> list[TreeEntry]:
+        """Up to ``limit`` entries whose path starts with ``prefix``, in path order, after ``after``.
+
+        A bisection on the sorted paths: a page costs the same at the start of a tree of
+        100,000 files as at its end.
+        """
+        keys = self._sorted_keys()
+        start = bisect_left(keys, prefix)
+        if after is not None:
+            start = max(start, bisect_right(keys, after))
+        found = []
+        for path in keys[start : start + limit]:
+            if not path.startswith(prefix):
+                break
+            found.append(self._entries[path])
+        return found
+
+    def count_under(self, prefix: str) -> int:
+        """How many paths start with ``prefix`` (two bisections)."""
+        if not prefix:
+            return len(self)
+        keys = self._sorted_keys()
+        return bisect_left(keys, prefix[:-1] + chr(ord(prefix[-1]) + 1)) - bisect_left(keys, prefix)
+
+    def _sorted_keys(self) -> list[str]:
+        if self._keys is None:
+            self._keys = list(self._entries)
+        return self._keys
 
     def replaced(self, upserts: Iterable[TreeEntry] = (), removals: Iterable[str] = ()) -> Tree:
         entries = dict(self._entries)
@@ -88,6 +120,34 @@ class Tree(Mapping[str, TreeEntry]):
                 f"a stored tree is unreadable ({exc}); run 'assethub fsck'."
             ) from exc
         return cls(entries)
+
+
+class TreeCache:
+    """Decoded trees by digest, least recently used first out, bounded by total entries.
+
+    Trees are immutable and named by their hash, so a cached one is never stale; the server
+    keeps one so that paging through a commit of 100,000 files decodes its tree once.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._trees: OrderedDict[str, Tree] = OrderedDict()
+        self._held = 0
+
+    def get(self, digest: str) -> Tree | None:
+        tree = self._trees.get(digest)
+        if tree is not None:
+            self._trees.move_to_end(digest)
+        return tree
+
+    def put(self, digest: str, tree: Tree) -> None:
+        if len(tree) > self.max_entries or digest in self._trees:
+            return
+        self._trees[digest] = tree
+        self._held += len(tree)
+        while self._held > self.max_entries:
+            _, dropped = self._trees.popitem(last=False)
+            self._held -= len(dropped)
 
 
 def _is_sorted(entries: dict[str, TreeEntry]) -> bool:

@@ -147,6 +147,38 @@ class LocalObjectStore:
             finally:
                 os.close(fd)
 
+    def read_range(
+        self, digest: str, start: int, end: int, chunk: int = 1024 * 1024
+    ) -> Iterator[bytes]:
+        """Bytes ``start`` to ``end`` (exclusive) of an object, in chunks of at most ``chunk``.
+
+        Memory stays flat however large the object. A packed object (under 1 MiB) is read
+        whole and verified; a loose one is streamed from its read-only file unverified, since
+        its hash can only be checked once every byte was sent (``fsck`` verifies it).
+        """
+        location = self._locations([digest]).get(digest)
+        if location is None:
+            raise IntegrityError(
+                f"object {digest[:12]} is missing from the store; run 'assethub fsck'."
+            )
+        pack, _, size = location
+        if pack is not None:
+            data = self.read_bytes(digest)
+            for at in range(start, end, chunk):
+                yield data[at : min(at + chunk, end)]
+            return
+        with open(self._loose_path(digest), "rb") as handle:
+            handle.seek(start)
+            left = end - start
+            while left > 0:
+                block = handle.read(min(chunk, left))
+                if not block:
+                    raise IntegrityError(
+                        f"object {digest[:12]} is shorter than its {size} bytes; run 'assethub fsck'."
+                    )
+                left -= len(block)
+                yield block
+
     def local_files(self, digests: Iterable[str]) -> dict[str, str]:
         """digest -> read-only file, for those of ``digests`` stored as loose objects."""
         return {

@@ -11,6 +11,7 @@ imports this module, so ``assethub status`` stays fast.
 
 from __future__ import annotations
 
+import heapq
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,7 +34,11 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
+    literal,
+    or_,
     select,
+    tuple_,
 )
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
@@ -279,9 +284,16 @@ class MetadataStore:
     def commits_with_prefix(
         self, conn: Connection, asset_id: int, prefix: str, limit: int = 2
     ) -> list[str]:
+        """Commit ids of the asset starting with ``prefix`` (lowercase hex, checked by the caller).
+
+        A range on the primary key ("g" sorts after every hex digit), not a LIKE: a LIKE with
+        ESCAPE cannot use the index and scanned every commit of the asset, so resolving an
+        id cost time in proportion to the asset's history.
+        """
         query = (
             select(commits.c.id)
-            .where(commits.c.asset_id == asset_id, commits.c.id.startswith(prefix, autoescape=True))
+            .where(commits.c.id >= prefix, commits.c.id < prefix + "g")
+            .where(commits.c.asset_id == asset_id)
             .limit(limit)
         )
         return list(conn.execute(query).scalars())
@@ -327,6 +339,54 @@ class MetadataStore:
         ids = list(conn.execute(query).scalars())
         found = self.get_commits(conn, ids)
         return [found[i] for i in ids]
+
+    def walk_newest_first(
+        self, conn: Connection, frontier: Sequence[str], limit: int
+    ) -> tuple[list[CommitRow], list[str]]:
+        """The next ``limit`` commits of a log, and the frontier that continues it.
+
+        The log is git's date-ordered walk: take the newest commit of the frontier, then put
+        its parents in. Any commit among the next ``limit`` is at most ``limit`` parent steps
+        from the frontier, so one recursive query fetches all the walk can need and a page
+        costs the same at the start of a history of 10,000 commits as at its end. (Pages
+        follow commit times: a commit stamped earlier than its own parent by a skewed clock
+        may be listed once more on a later page.)
+        """
+        graph = self._near_ancestors(conn, frontier, limit)
+        heap = [(-graph[i].created_at, i) for i in dict.fromkeys(frontier) if i in graph]
+        heapq.heapify(heap)
+        queued = {i for _, i in heap}
+        page: list[CommitRow] = []
+        while heap and len(page) < limit:
+            _, commit_id = heapq.heappop(heap)
+            commit = graph[commit_id]
+            page.append(commit)
+            for parent in commit.parents:
+                if parent in graph and parent not in queued:
+                    queued.add(parent)
+                    heapq.heappush(heap, (-graph[parent].created_at, parent))
+        return page, [i for _, i in sorted(heap)]
+
+    def _near_ancestors(
+        self, conn: Connection, frontier: Sequence[str], depth: int
+    ) -> dict[str, CommitRow]:
+        """Commits at most ``depth`` parent steps from ``frontier``, by id."""
+        anchor = select(commits.c.id.label("id"), literal(0).label("depth")).where(
+            commits.c.id.in_(frontier)
+        )
+        walk = anchor.cte("near", recursive=True)
+        walk = walk.union(
+            select(commit_parents.c.parent_id, walk.c.depth + 1)
+            .join(walk, commit_parents.c.commit_id == walk.c.id)
+            .where(walk.c.depth < depth)
+        )
+        ids = list(conn.execute(select(walk.c.id).distinct()).scalars())
+        return self.get_commits(conn, ids)
+
+    def commits_of_asset(self, conn: Connection, asset_id: int, ids: Sequence[str]) -> set[str]:
+        """Those of ``ids`` that are commits of asset ``asset_id``."""
+        query = select(commits.c.id).where(commits.c.asset_id == asset_id, commits.c.id.in_(ids))
+        return set(conn.execute(query).scalars())
 
     # -- refs ------------------------------------------------------------------------------
     def create_ref(
@@ -519,6 +579,73 @@ class Catalog:
         ]
 
     @staticmethod
+    def find_assets(
+        conn: Connection,
+        *,
+        owner: str | None,
+        type_: str | None,
+        folder: str | None,
+        text: str | None,
+        after: tuple[str, str, str, str] | None,
+        limit: int,
+    ) -> list[AssetRow]:
+        """Assets in path order (owner, type, folder, name), filtered, after a path.
+
+        Permissions are not applied here: the caller filters with its one permission check.
+        ``text`` matches the name or the description, ignoring case.
+        """
+        order = (folders.c.owner, folders.c.type, folders.c.name, assets.c.name)
+        query = (
+            select(
+                assets,
+                folders.c.owner,
+                folders.c.name.label("folder_name"),
+                folders.c.created_at.label("folder_created_at"),
+                folders.c.created_by.label("folder_created_by"),
+            )
+            .join(folders, assets.c.folder_id == folders.c.id)
+            .order_by(*order)
+            .limit(limit)
+        )
+        for column, wanted in ((folders.c.owner, owner), (folders.c.type, type_)):
+            if wanted is not None:
+                query = query.where(column == wanted)
+        if folder is not None:
+            query = query.where(folders.c.name == folder)
+        if text:
+            needle = text.lower()
+            query = query.where(
+                or_(
+                    func.lower(assets.c.name).contains(needle, autoescape=True),
+                    func.lower(assets.c.description).contains(needle, autoescape=True),
+                )
+            )
+        if after is not None:
+            query = query.where(tuple_(*order) > tuple_(*after))
+        found = []
+        for row in conn.execute(query):
+            parent = FolderRow(
+                row.folder_id,
+                row.owner,
+                row.type,
+                row.folder_name,
+                row.folder_created_at,
+                row.folder_created_by,
+            )
+            found.append(
+                AssetRow(
+                    row.id,
+                    parent,
+                    row.name,
+                    row.type,
+                    row.description,
+                    row.created_at,
+                    row.created_by,
+                )
+            )
+        return found
+
+    @staticmethod
     def delete_asset(conn: Connection, asset_id: int) -> None:
         ids = select(commits.c.id).where(commits.c.asset_id == asset_id)
         conn.execute(refs.delete().where(refs.c.asset_id == asset_id))
@@ -554,6 +681,19 @@ class Catalog:
         if kind is not None:
             query = query.where(refs.c.kind == kind)
         return [RefRow(r.name, r.kind, r.commit_id, r.updated_at) for r in conn.execute(query)]
+
+    @staticmethod
+    def refs_naming(conn: Connection, commit_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The names of the refs pointing at each of ``commit_ids`` (one query for a graph)."""
+        query = (
+            select(refs.c.commit_id, refs.c.name)
+            .where(refs.c.commit_id.in_(commit_ids))
+            .order_by(refs.c.name)
+        )
+        named: dict[str, list[str]] = {}
+        for row in conn.execute(query):
+            named.setdefault(row.commit_id, []).append(row.name)
+        return named
 
     @staticmethod
     def all_ref_heads(conn: Connection) -> list[str]:

@@ -63,6 +63,11 @@ class ObjectStore(Protocol):
 
     def read_many(self, digests: Iterable[str]) -> Iterator[tuple[str, bytes]]: ...
 
+    def read_range(
+        self, digest: str, start: int, end: int, chunk: int = 1024 * 1024
+    ) -> Iterator[bytes]:
+        """Bytes ``start`` to ``end`` (exclusive) of one object, streamed in chunks."""
+
     def local_files(self, digests: Iterable[str]) -> dict[str, str]:
         """Read-only local files holding exactly the objects' bytes, where such files exist."""
 

@@ -1,0 +1,147 @@
+"""The base of every Asset Hub handler: who acts, strict input at the edge, one error mapping.
+
+Handlers stay thin: read and check their input here, call one ``Hub`` method, serialise.
+Every refusal leaves as ``{"error": <kind>, "message": <one sentence>}`` with a 4xx status,
+from the one place below (``write_error``), whatever raised it: the core (an
+``AssetHubError`` carries its status), tornado or jupyter-server (an ``HTTPError``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
+from jupyter_server.base.handlers import APIHandler
+from tornado.web import HTTPError
+
+from ..core.errors import AssetHubError, InvalidInput, MergeConflict, PermissionDenied
+from ..core.names import quote
+
+if TYPE_CHECKING:
+    from ..core.hub import Hub
+
+AUTH_RESOURCE = "assethub_ext:assets"
+HUB_SETTING = "assethub_hub"
+ANONYMOUS_PROVIDERS = (IdentityProvider, PasswordIdentityProvider)
+"""jupyter-server's own providers name a token-authenticated caller "Anonymous <moon>", a
+new random id per browser: on a personal server the caller is the server's own user."""
+HTTP_KINDS = {400: "invalid", 403: "forbidden", 404: "not_found", 405: "invalid", 416: "range"}
+
+log = logging.getLogger(__name__)
+
+
+class RangeNotSatisfiable(HTTPError):
+    """A Range header that no byte of the file satisfies (416, with the file's size)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(416, "the requested byte range is outside the file's %d bytes", size)
+        self.size = size
+
+
+class AssetHubHandler(APIHandler):
+    """Base class for every Asset Hub handler."""
+
+    auth_resource = AUTH_RESOURCE
+
+    # -- the acting user -------------------------------------------------------------------
+    @property
+    def hub(self) -> Hub:
+        """The hub of the server's configuration, acted on by the signed-in user."""
+        root: Hub | None = self.settings.get(HUB_SETTING)
+        if root is None:
+            from ..core.hub import Hub
+
+            root = self.settings[HUB_SETTING] = Hub()
+        if type(self.identity_provider) in ANONYMOUS_PROVIDERS:
+            return root
+        name = self.current_user.username
+        try:
+            return root.as_user(name)
+        except InvalidInput as err:
+            raise PermissionDenied(
+                f"the signed-in user {quote(name)} has no valid hub user name: {err}"
+            ) from None
+
+    # -- input, checked at the edge --------------------------------------------------------
+    def optional_arg(self, name: str) -> str | None:
+        """One query argument, as sent: strict UTF-8, not stripped, given at most once."""
+        values = self.request.query_arguments.get(name, [])
+        if len(values) > 1:
+            raise InvalidInput(f"give the query argument '{name}' once.")
+        try:
+            return values[0].decode("utf-8") if values else None
+        except UnicodeDecodeError:
+            raise InvalidInput(f"the query argument '{name}' is not valid UTF-8.") from None
+
+    def arg(self, name: str, default: str) -> str:
+        value = self.optional_arg(name)
+        return default if value is None else value
+
+    def required_arg(self, name: str) -> str:
+        value = self.optional_arg(name)
+        if value is None:
+            raise InvalidInput(f"the query argument '{name}' is missing.")
+        return value
+
+    def int_arg(self, name: str, default: int) -> int:
+        text = self.optional_arg(name)
+        if text is None:
+            return default
+        if not text.isascii() or not text.isdigit() or len(text) > 9:
+            raise InvalidInput(f"the query argument '{name}' must be a whole number.")
+        return int(text)
+
+    def bool_arg(self, name: str) -> bool:
+        text = self.arg(name, "false")
+        if text not in ("true", "false"):
+            raise InvalidInput(f"the query argument '{name}' must be true or false.")
+        return text == "true"
+
+    def body(self) -> dict[str, Any]:
+        """The request's JSON object."""
+        try:
+            value = json.loads(self.request.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise InvalidInput("the request body must be a JSON object.") from None
+        if not isinstance(value, dict):
+            raise InvalidInput("the request body must be a JSON object.")
+        return value
+
+    # -- the one error mapping -------------------------------------------------------------
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs["exc_info"][1] if "exc_info" in kwargs else None
+        reply: dict[str, Any]
+        if isinstance(exc, AssetHubError):
+            status_code = exc.http_status
+            reply = {"error": exc.code, "message": str(exc)}
+            if isinstance(exc, MergeConflict):
+                reply["conflicts"] = exc.paths
+        elif isinstance(exc, HTTPError):
+            reply = {
+                "error": HTTP_KINDS.get(status_code, "error"),
+                "message": _http_message(exc),
+            }
+            if isinstance(exc, RangeNotSatisfiable):
+                self.set_header("Content-Range", f"bytes */{exc.size}")
+        else:
+            reply = {"error": "internal", "message": "the server failed; see its log."}
+        self.set_status(status_code)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(reply))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """A refused request is one warning line; only real failures get a traceback."""
+        if isinstance(value, AssetHubError) and value.http_status < 500:
+            log.warning("%d %s: %s", value.http_status, self._request_summary(), value)
+            return
+        super().log_exception(typ, value, tb)
+
+
+def _http_message(exc: HTTPError) -> str:
+    try:
+        message = exc.log_message % exc.args if exc.log_message else ""
+    except TypeError:
+        message = exc.log_message or ""
+    return message or exc.reason or f"the request was refused ({exc.status_code})."
