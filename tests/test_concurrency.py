@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import read_files, write_files
+from conftest import read_files, subprocess_env, write_files
 
 from assethub_ext import Hub
 from assethub_ext.core.hashing import hash_bytes
@@ -76,7 +76,7 @@ def _run_workers(
     script.write_text(WORKER)
     barrier = tmp_path / f"barrier-{op}-{len(sources)}"
     barrier.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETHUB_")}
+    env = subprocess_env()
     procs = []
     for index, mine in enumerate(sources):
         spec = {
@@ -320,7 +320,7 @@ def test_gc_with_no_grace_racing_a_writer(
         "pause": pause,
         "sync": str(sync),
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETHUB_")}
+    env = subprocess_env()
     writer = subprocess.Popen(
         [sys.executable, str(script), json.dumps(spec)],
         cwd=tmp_path,

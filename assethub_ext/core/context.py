@@ -7,6 +7,7 @@ stand on this class, so validation, permission checks and error messages exist o
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,9 +32,8 @@ from .tree import Tree
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from ..storage.local import LocalObjectStore
     from ..storage.metadata import AssetRow, Catalog, CommitRow, FolderRow, MetadataStore
-    from ..storage.objects import ObjectWriter
+    from ..storage.objects import ObjectStore, ObjectWriter
     from .workspace_index import WorkspaceIndex
 
 LEVELS = {"read": 1, "run": 2, "edit": 3}
@@ -73,8 +73,6 @@ class HubContext:
     # -- stores, opened lazily so that cheap commands stay cheap ----------------------------
     @cached_property
     def meta(self) -> MetadataStore:
-        import os
-
         from ..storage.metadata import MetadataStore
 
         os.makedirs(self.config.home, exist_ok=True)
@@ -83,10 +81,15 @@ class HubContext:
         return store
 
     @cached_property
-    def objects(self) -> LocalObjectStore:
+    def objects(self) -> ObjectStore:
+        """The local folder; gc's writers' lock lives in PostgreSQL on a team hub."""
         from ..storage.local import LocalObjectStore
+        from ..storage.locks import PostgresWritersLock, WritersLock
 
-        return LocalObjectStore(self.config.store)
+        lock: WritersLock | None = None
+        if not self.config.db_url.startswith("sqlite"):
+            lock = PostgresWritersLock(self.meta.engine)
+        return LocalObjectStore(self.config.store, lock)
 
     @cached_property
     def index(self) -> WorkspaceIndex:
