@@ -35,7 +35,7 @@ STORE_MODULES = {
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--backends",
-        default="sqlite-local,postgres-local",
+        default=",".join(BACKENDS),
         help=f"comma-separated backends for the store tests (of {', '.join(BACKENDS)})",
     )
 
@@ -46,6 +46,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     chosen = [b for b in metafunc.config.getoption("backends").split(",") if b in BACKENDS]
     module = metafunc.module.__name__.rsplit(".", 1)[-1]
     wanted = chosen if module in STORE_MODULES else ["sqlite-local"]
+    only = metafunc.definition.get_closest_marker("backends")
+    if only is not None:  # a test about one kind of database or store
+        wanted = [b for b in wanted if b in only.args]
     metafunc.parametrize("backend", wanted, scope="function")
 
 

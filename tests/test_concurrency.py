@@ -240,10 +240,10 @@ import json, os, sys, time, traceback
 
 spec = json.loads(sys.argv[1])
 import assethub_ext.storage.local as local
+import assethub_ext.storage.s3 as s3
 from assethub_ext import Hub
 from assethub_ext.core.errors import AssetHubError
 
-original = local.LocalObjectWriter.commit
 calls = []
 
 def pause():
@@ -254,16 +254,23 @@ def pause():
             raise SystemExit("never resumed")
         time.sleep(0.001)
 
-def hooked(self, *args, **kwargs):
-    calls.append(1)
-    first = len(calls) == 1
-    if first and spec["pause"] == "before-objects":
-        pause()  # the batch is written to tmp/ but not yet placed or indexed
-    original(self, *args, **kwargs)
-    if first and spec["pause"] == "after-objects":
-        pause()  # the objects are indexed; the metadata does not name them yet
+def hook(cls):
+    original = cls.commit
 
-local.LocalObjectWriter.commit = hooked
+    def hooked(self, *args, **kwargs):
+        calls.append(1)
+        first = len(calls) == 1
+        if first and spec["pause"] == "before-objects":
+            pause()  # the batch is written (local: to tmp/; S3: partly uploaded), not indexed
+        original(self, *args, **kwargs)
+        if first and spec["pause"] == "after-objects":
+            pause()  # the objects are indexed; the metadata does not name them yet
+
+    cls.commit = hooked
+
+# the hub's own writer (an S3 hub's cache is a local store whose batches must not pause)
+on_s3 = os.environ.get("ASSETHUB_STORE", "").startswith("s3://")
+hook(s3.S3ObjectWriter if on_s3 else local.LocalObjectWriter)
 hub = Hub(spec["home"], user="alice")
 result = {}
 try:

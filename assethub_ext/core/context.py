@@ -82,14 +82,20 @@ class HubContext:
 
     @cached_property
     def objects(self) -> ObjectStore:
-        """The local folder; gc's writers' lock lives in PostgreSQL on a team hub."""
+        """The local folder or S3; gc's writers' lock lives in PostgreSQL on a team hub."""
         from ..storage.local import LocalObjectStore
-        from ..storage.locks import PostgresWritersLock, WritersLock
+        from ..storage.locks import FileWritersLock, PostgresWritersLock, WritersLock
 
         lock: WritersLock | None = None
         if not self.config.db_url.startswith("sqlite"):
             lock = PostgresWritersLock(self.meta.engine)
-        return LocalObjectStore(self.config.store, lock)
+        if not self.config.store.startswith("s3://"):
+            return LocalObjectStore(self.config.store, lock)
+        from ..storage.s3 import S3ObjectStore
+
+        os.makedirs(self.config.home, exist_ok=True)
+        lock = lock or FileWritersLock(os.path.join(self.config.home, "s3-writers.lock"))
+        return S3ObjectStore(self.config.store, self.meta, self.config.object_cache, lock)
 
     @cached_property
     def index(self) -> WorkspaceIndex:

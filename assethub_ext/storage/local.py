@@ -39,7 +39,7 @@ _SQL_CHUNK = 900
 _READ_ONLY = 0o444
 
 
-def _chunks(items: Iterable[str], size: int = _SQL_CHUNK) -> Iterator[list[str]]:
+def chunks(items: Iterable[str], size: int = _SQL_CHUNK) -> Iterator[list[str]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
@@ -79,7 +79,7 @@ class LocalObjectStore:
     # -- queries -------------------------------------------------------------------------
     def _locations(self, digests: Iterable[str]) -> dict[str, tuple[str | None, int, int]]:
         found: dict[str, tuple[str | None, int, int]] = {}
-        for chunk in _chunks(digests):
+        for chunk in chunks(digests):
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
                 f"SELECT digest, pack, offset, size FROM objects WHERE digest IN ({marks})", chunk
@@ -191,7 +191,7 @@ class LocalObjectStore:
                 " VALUES (?, ?, ?, ?, ?)",
                 [(d, p, o, s, now) for d, p, o, s in rows],
             )
-            for chunk in _chunks(kept):
+            for chunk in chunks(kept):
                 marks = ",".join("?" * len(chunk))
                 self._db.execute(
                     f"UPDATE objects SET stored_at=? WHERE digest IN ({marks})", [now, *chunk]
