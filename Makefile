@@ -7,6 +7,7 @@
 # Set-up is idempotent: each step has a stamp file and reruns only when its inputs changed
 # (pyproject.toml/package.json -> pip; package.json/yarn.lock -> jlpm install;
 # src/, style/, tsconfig.json -> jlpm build). Delete .venv, build/ or node_modules to redo it.
+# The tests start a throwaway PostgreSQL server: its Debian package is installed when missing.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -32,6 +33,8 @@ BENCH_STAMP := $(VENV)/.stamp-bench
 LINK_STAMP := $(VENV)/.stamp-jupyter-links
 NPM_STAMP := $(STAMPS)/jlpm-install
 BUILD_STAMP := $(STAMPS)/jlpm-build
+PG_STAMP := $(STAMPS)/postgresql
+PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
 
 FRONTEND_SOURCES := $(shell find src style -type f 2>/dev/null) tsconfig.json package.json
 
@@ -40,7 +43,7 @@ force-if-missing = $(if $(wildcard $(1)),,FORCE)
 
 .PHONY: setup lab test lint bench FORCE
 
-setup: $(PIP_STAMP) $(BUILD_STAMP) $(LINK_STAMP)
+setup: $(PIP_STAMP) $(BUILD_STAMP) $(LINK_STAMP) $(PG_STAMP)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +70,17 @@ $(BUILD_STAMP): $(NPM_STAMP) $(FRONTEND_SOURCES) $(call force-if-missing,assethu
 $(LINK_STAMP): $(PIP_STAMP) | $(BUILD_STAMP)
 	jupyter labextension develop . --overwrite
 	jupyter server extension enable assethub_ext --sys-prefix
+	touch $@
+
+# PostgreSQL's server binaries for the team-hub tests (tests/servers.py starts a cluster of
+# its own on a free port); installed from Debian's packages only when initdb is absent.
+$(PG_STAMP): $(call force-if-missing,$(PG_INITDB))
+	mkdir -p $(STAMPS)
+	if ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1; then \
+	    sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$sudo apt-get update -q; \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+	fi
 	touch $@
 
 lint: setup

@@ -1,4 +1,10 @@
-"""Shared fixtures: real hubs in temporary folders, and the real ``assethub`` command."""
+"""Shared fixtures: real hubs on every backend, and the real ``assethub`` command.
+
+A hub's backend is a metadata database (SQLite or PostgreSQL) and an object store (a local
+folder or S3). The store-level test files run against all four combinations (real
+PostgreSQL and a real S3-protocol server, see ``servers.py``); the rest run on the embedded
+SQLite + local folder. ``pytest --backends sqlite-local`` narrows a run.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,91 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from servers import PostgresServer, S3Server
 
 from assethub_ext import Hub
+
+BACKENDS = ("sqlite-local", "sqlite-s3", "postgres-local", "postgres-s3")
+STORE_MODULES = {
+    "test_datasets",
+    "test_models",
+    "test_checkout",
+    "test_maintenance",
+    "test_permissions",
+    "test_concurrency",
+    "test_browse",
+    "test_team",
+}
+"""Test files whose every test runs on each backend; the others use SQLite + local."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backends",
+        default=",".join(BACKENDS),
+        help=f"comma-separated backends for the store tests (of {', '.join(BACKENDS)})",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    chosen = [b for b in metafunc.config.getoption("backends").split(",") if b in BACKENDS]
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    wanted = chosen if module in STORE_MODULES else ["sqlite-local"]
+    only = metafunc.definition.get_closest_marker("backends")
+    if only is not None:  # a test about one kind of database or store
+        wanted = [b for b in wanted if b in only.args]
+    metafunc.parametrize("backend", wanted, scope="function")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    server = S3Server()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def backend_env(
+    backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """The environment naming this test's hub backend (a fresh database and bucket), also set
+    in this process, so that ``Hub(home)`` and subprocesses alike open the same hub."""
+    db, store = backend.split("-")
+    env: dict[str, str] = {}
+    if db == "postgres":
+        pg: PostgresServer = request.getfixturevalue("postgres")
+        env["ASSETHUB_DB"] = pg.database()
+    if store == "s3":
+        s3: S3Server = request.getfixturevalue("s3_server")
+        bucket = s3.bucket()
+        env.update(s3.env, ASSETHUB_STORE=f"s3://{bucket}/hub")
+    for name in ("ASSETHUB_DB", "ASSETHUB_STORE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    yield env
+    if store == "s3":
+        s3.drop(bucket)
+    if db == "postgres":
+        pg.drop(env["ASSETHUB_DB"])
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment for a subprocess that opens the test hub: of the ``ASSETHUB_*``
+    variables only the backend's (``backend_env`` set them for this test) are kept."""
+    backend = ("ASSETHUB_DB", "ASSETHUB_STORE")
+    return {k: v for k, v in os.environ.items() if not k.startswith("ASSETHUB_") or k in backend}
 
 
 def write_files(root: Path, files: dict[str, bytes | str]) -> Path:
@@ -32,7 +121,8 @@ def read_files(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def hub_home(tmp_path: Path) -> Path:
+def hub_home(tmp_path: Path, backend_env: dict[str, str]) -> Path:
+    """The hub's home (SQLite, local store, caches); the backend may keep its data elsewhere."""
     return tmp_path / "hub"
 
 
@@ -58,9 +148,7 @@ def hub(make_hub: Callable[..., Hub]) -> Hub:
 
 @pytest.fixture
 def cli_env(hub_home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETHUB_")}
-    env.update(ASSETHUB_HOME=str(hub_home), ASSETHUB_USER="alice")
-    return env
+    return {**subprocess_env(), "ASSETHUB_HOME": str(hub_home), "ASSETHUB_USER": "alice"}
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import read_files, write_files
+from conftest import read_files, subprocess_env, write_files
 
 from assethub_ext import Hub
 from assethub_ext.core.hashing import hash_bytes
@@ -76,7 +76,7 @@ def _run_workers(
     script.write_text(WORKER)
     barrier = tmp_path / f"barrier-{op}-{len(sources)}"
     barrier.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETHUB_")}
+    env = subprocess_env()
     procs = []
     for index, mine in enumerate(sources):
         spec = {
@@ -240,10 +240,10 @@ import json, os, sys, time, traceback
 
 spec = json.loads(sys.argv[1])
 import assethub_ext.storage.local as local
+import assethub_ext.storage.s3 as s3
 from assethub_ext import Hub
 from assethub_ext.core.errors import AssetHubError
 
-original = local.LocalObjectWriter.commit
 calls = []
 
 def pause():
@@ -254,16 +254,23 @@ def pause():
             raise SystemExit("never resumed")
         time.sleep(0.001)
 
-def hooked(self, *args, **kwargs):
-    calls.append(1)
-    first = len(calls) == 1
-    if first and spec["pause"] == "before-objects":
-        pause()  # the batch is written to tmp/ but not yet placed or indexed
-    original(self, *args, **kwargs)
-    if first and spec["pause"] == "after-objects":
-        pause()  # the objects are indexed; the metadata does not name them yet
+def hook(cls):
+    original = cls.commit
 
-local.LocalObjectWriter.commit = hooked
+    def hooked(self, *args, **kwargs):
+        calls.append(1)
+        first = len(calls) == 1
+        if first and spec["pause"] == "before-objects":
+            pause()  # the batch is written (local: to tmp/; S3: partly uploaded), not indexed
+        original(self, *args, **kwargs)
+        if first and spec["pause"] == "after-objects":
+            pause()  # the objects are indexed; the metadata does not name them yet
+
+    cls.commit = hooked
+
+# the hub's own writer (an S3 hub's cache is a local store whose batches must not pause)
+on_s3 = os.environ.get("ASSETHUB_STORE", "").startswith("s3://")
+hook(s3.S3ObjectWriter if on_s3 else local.LocalObjectWriter)
 hub = Hub(spec["home"], user="alice")
 result = {}
 try:
@@ -320,7 +327,7 @@ def test_gc_with_no_grace_racing_a_writer(
         "pause": pause,
         "sync": str(sync),
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETHUB_")}
+    env = subprocess_env()
     writer = subprocess.Popen(
         [sys.executable, str(script), json.dumps(spec)],
         cwd=tmp_path,

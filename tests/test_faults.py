@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import read_files, write_files
+from conftest import read_files, subprocess_env, write_files
 
 from assethub_ext import Hub
 from assethub_ext.core.errors import Conflict
@@ -66,7 +66,7 @@ class Reference:
 
 
 def _launch(ref: Reference, home: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETHUB_")}
+    env = subprocess_env()
     return subprocess.Popen(
         [
             sys.executable,

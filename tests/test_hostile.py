@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import read_files, write_files
+from conftest import read_files, subprocess_env, write_files
 from sqlalchemy import text
 
 from assethub_ext import Hub
@@ -566,7 +566,7 @@ def shared_tmp() -> Iterator[Path]:
 
 
 def _run_unprivileged(base: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETHUB_")}
+    env = subprocess_env()
     env.update(ASSETHUB_HOME=str(base / "hub"), ASSETHUB_USER="alice", HOME=str(base))
     return subprocess.run(
         [*_as_nobody_prefix(), sys.executable, "-m", "assethub_ext", *args],

@@ -18,6 +18,11 @@ def _writable(path: str) -> None:
     os.chmod(path, 0o644)
 
 
+LOCAL_STORE = pytest.mark.backends("sqlite-local", "postgres-local")
+"""Tests that damage the local store's files; test_team.py damages S3's keys."""
+
+
+@LOCAL_STORE
 def test_fsck_is_clean_then_finds_corrupt_and_missing_objects(hub: Hub, tmp_path: Path) -> None:
     hub.create(M)
     big = os.urandom(2 * 1024 * 1024)
@@ -67,6 +72,7 @@ def test_gc_keeps_drafts_snapshots_and_code_patches(hub: Hub, tmp_path: Path) ->
     assert (tmp_path / "again" / "data" / "x").read_text() == "draft-only"
 
 
+@LOCAL_STORE
 def test_stray_files_from_interrupted_writes_are_reported_and_collected(hub: Hub) -> None:
     hub.init()
     stray = Path(hub.objects.tmp_path(".pack"))

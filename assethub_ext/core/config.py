@@ -29,11 +29,18 @@ class HubConfig:
         )
         db_url = os.environ.get("ASSETHUB_DB") or f"sqlite:///{os.path.join(home, 'hub.sqlite')}"
         store = os.environ.get("ASSETHUB_STORE") or os.path.join(home, "store")
-        if "://" in store:
-            raise InvalidInput(f"object store '{store}' is not supported yet; use a local folder.")
+        if "://" in store and not store.startswith("s3://"):
+            raise InvalidInput(
+                f"object store '{store}' is not supported; use a local folder or s3://bucket/prefix."
+            )
         acting = user or os.environ.get("ASSETHUB_USER") or getpass.getuser()
         return cls(home=home, db_url=db_url, store=store, user=check_segment(acting, "user name"))
 
     @property
     def workspace_index(self) -> str:
         return os.path.join(self.home, "workspace.sqlite")
+
+    @property
+    def object_cache(self) -> str:
+        """This machine's verified copies of a remote store's objects."""
+        return os.path.join(self.home, "cache")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,9 +35,8 @@ from .tree import Tree, TreeCache
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from ..storage.local import LocalObjectStore
     from ..storage.metadata import AssetRow, Catalog, CommitRow, FolderRow, MetadataStore
-    from ..storage.objects import ObjectWriter
+    from ..storage.objects import ObjectStore, ObjectWriter
     from .workspace_index import WorkspaceIndex
 
 LEVELS = {"read": 1, "run": 2, "edit": 3}
@@ -94,8 +94,6 @@ class HubContext:
     # -- stores, opened lazily so that cheap commands stay cheap ----------------------------
     @cached_property
     def meta(self) -> MetadataStore:
-        import os
-
         from ..storage.metadata import MetadataStore
 
         os.makedirs(self.config.home, exist_ok=True)
@@ -104,10 +102,21 @@ class HubContext:
         return store
 
     @cached_property
-    def objects(self) -> LocalObjectStore:
+    def objects(self) -> ObjectStore:
+        """The local folder or S3; gc's writers' lock lives in PostgreSQL on a team hub."""
         from ..storage.local import LocalObjectStore
+        from ..storage.locks import FileWritersLock, PostgresWritersLock, WritersLock
 
-        return LocalObjectStore(self.config.store)
+        lock: WritersLock | None = None
+        if not self.config.db_url.startswith("sqlite"):
+            lock = PostgresWritersLock(self.meta.engine)
+        if not self.config.store.startswith("s3://"):
+            return LocalObjectStore(self.config.store, lock)
+        from ..storage.s3 import S3ObjectStore
+
+        os.makedirs(self.config.home, exist_ok=True)
+        lock = lock or FileWritersLock(os.path.join(self.config.home, "s3-writers.lock"))
+        return S3ObjectStore(self.config.store, self.meta, self.config.object_cache, lock)
 
     @cached_property
     def index(self) -> WorkspaceIndex:

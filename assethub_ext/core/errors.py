@@ -73,6 +73,13 @@ class PermissionDenied(AssetHubError):
     http_status = 403
 
 
+class Unavailable(AssetHubError):
+    """A service the hub stands on (its database, its object store) could not be reached."""
+
+    code = "unavailable"
+    http_status = 503
+
+
 class IntegrityError(AssetHubError):
     """Stored bytes do not match their hash, or an object is missing."""
 

@@ -124,7 +124,9 @@ class Maintenance(HubContext):
                 patch = (commit.lineage.get("code") or {}).get("patch")
                 if patch:
                     keep.add(patch)
-            collected = self.objects.collect(keep, cutoff)
+        # Outside the transaction: a store indexed in this database writes to it. A writer
+        # that lands meanwhile refreshes the age of every object it reuses, so it is spared.
+        collected = self.objects.collect(keep, cutoff)
         report.objects_removed = collected.removed
         report.bytes_removed = collected.removed_bytes
         report.packs_rewritten = collected.repacked

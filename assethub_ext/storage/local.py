@@ -22,7 +22,6 @@ replace a file) and are made read-only.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 import time
@@ -32,19 +31,15 @@ from itertools import islice
 
 from ..core.errors import IntegrityError
 from ..core.hashing import copy_hashing, hash_bytes, hash_file
-from .objects import CollectReport, ObjectInfo
+from .locks import FileWritersLock, WritersLock
+from .objects import LOOSE_THRESHOLD, BatchWriter, CollectReport, ObjectInfo, changed_while_adding
 
-LOOSE_THRESHOLD = 1024 * 1024
 PACK_LIMIT = 1024 * 1024 * 1024
-PENDING_OBJECTS = 512
-PENDING_BYTES = 32 * 1024 * 1024
-"""Small objects wait in memory in groups (at most this many, or this many bytes), so that
-one index query per group, not one per object, tells which of them the store already has."""
 _SQL_CHUNK = 900
 _READ_ONLY = 0o444
 
 
-def _chunks(items: Iterable[str], size: int = _SQL_CHUNK) -> Iterator[list[str]]:
+def chunks(items: Iterable[str], size: int = _SQL_CHUNK) -> Iterator[list[str]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
@@ -56,8 +51,9 @@ def _fsync_wanted() -> bool:
 
 
 class LocalObjectStore:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, writers_lock: WritersLock | None = None) -> None:
         self.root = root
+        self.writers_lock = writers_lock or FileWritersLock(os.path.join(root, "writers.lock"))
         for sub in ("packs", "objects", "tmp"):
             os.makedirs(os.path.join(root, sub), exist_ok=True)
         self._db = sqlite3.connect(
@@ -69,20 +65,6 @@ class LocalObjectStore:
             "CREATE TABLE IF NOT EXISTS objects (digest TEXT PRIMARY KEY, pack TEXT,"
             " offset INTEGER, size INTEGER NOT NULL, stored_at REAL NOT NULL) WITHOUT ROWID"
         )
-
-    # -- the writers' lock ------------------------------------------------------------------
-    def _lock_writers(self, *, exclusive: bool) -> int | None:
-        """Writers share this lock while they work; gc takes it exclusively, without waiting.
-
-        Returns the locked descriptor, or None when ``exclusive`` and writers are active.
-        """
-        fd = os.open(os.path.join(self.root, "writers.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        return fd
 
     # -- paths ---------------------------------------------------------------------------
     def _loose_path(self, digest: str) -> str:
@@ -97,7 +79,7 @@ class LocalObjectStore:
     # -- queries -------------------------------------------------------------------------
     def _locations(self, digests: Iterable[str]) -> dict[str, tuple[str | None, int, int]]:
         found: dict[str, tuple[str | None, int, int]] = {}
-        for chunk in _chunks(digests):
+        for chunk in chunks(digests):
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
                 f"SELECT digest, pack, offset, size FROM objects WHERE digest IN ({marks})", chunk
@@ -241,7 +223,7 @@ class LocalObjectStore:
                 " VALUES (?, ?, ?, ?, ?)",
                 [(d, p, o, s, now) for d, p, o, s in rows],
             )
-            for chunk in _chunks(kept):
+            for chunk in chunks(kept):
                 marks = ",".join("?" * len(chunk))
                 self._db.execute(
                     f"UPDATE objects SET stored_at=? WHERE digest IN ({marks})", [now, *chunk]
@@ -278,7 +260,7 @@ class LocalObjectStore:
         when writers are active it removes nothing and says so.
         """
         report = CollectReport()
-        lock = self._lock_writers(exclusive=True)
+        lock = self.writers_lock.acquire(exclusive=True)
         if lock is None:
             report.skipped = True
             return report
@@ -293,7 +275,7 @@ class LocalObjectStore:
             report.repacked = self._repack(older_than)
             report.stray_removed = self._remove_stray(older_than)
         finally:
-            os.close(lock)
+            lock.release()
         return report
 
     def _unindex(self, keep: set[str], older_than: float) -> list[ObjectInfo]:
@@ -391,23 +373,20 @@ def _verified(digest: str, data: bytes) -> bytes:
     return data
 
 
-class LocalObjectWriter:
+class LocalObjectWriter(BatchWriter):
     """Collects one batch: small objects into a fresh pack, large ones as loose files."""
 
     def __init__(self, store: LocalObjectStore, *, locked: bool = True) -> None:
+        super().__init__(store)
         self._store = store
-        self._lock_fd = store._lock_writers(exclusive=False) if locked else None
+        self._lock = store.writers_lock.acquire(exclusive=False) if locked else None
         self._committed = False
         self._pack_fd: int | None = None
         self._pack_id = ""
         self._pack_tmp = ""
         self._pack_size = 0
         self._finished_packs: list[tuple[str, str]] = []
-        self._rows: dict[str, tuple[str | None, int, int]] = {}
         self._loose_tmp: list[tuple[str, str]] = []
-        self._kept: set[str] = set()
-        self._pending: dict[str, bytes] = {}
-        self._pending_bytes = 0
 
     def __enter__(self) -> LocalObjectWriter:
         return self
@@ -420,52 +399,9 @@ class LocalObjectWriter:
         """
         if not self._committed:
             self.abort()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-
-    def keep(self, digests: Iterable[str]) -> None:
-        self._kept.update(digests)
-
-    @property
-    def stored_bytes(self) -> int:
-        """Bytes this batch adds to the store (objects it already had cost nothing)."""
-        return sum(size for _, _, size in self._rows.values())
-
-    def put_bytes(self, data: bytes) -> str:
-        digest = hash_bytes(data)
-        if digest not in self._rows and digest not in self._pending:
-            self._pending[digest] = data
-            self._pending_bytes += len(data)
-            if len(self._pending) >= PENDING_OBJECTS or self._pending_bytes >= PENDING_BYTES:
-                self._flush_pending()
-        return digest
-
-    def _flush_pending(self) -> None:
-        """Append the pending objects the store lacks; the rest are reused, not rewritten."""
-        absent = self._store.missing(self._pending)
-        for digest, data in self._pending.items():
-            if digest in absent:
-                self.append(digest, data)
-            else:
-                self._kept.add(digest)
-        self._pending.clear()
-        self._pending_bytes = 0
-
-    def put_file(self, path: str, size: int, known_digest: str | None = None) -> str:
-        """Store a file's bytes; returns the digest of exactly the bytes stored."""
-        if size < LOOSE_THRESHOLD:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                data = os.read(fd, size + 1)
-            finally:
-                os.close(fd)
-            if len(data) != size:
-                raise IntegrityError(
-                    f"'{path}' changed while it was being added; run the command again."
-                )
-            return self.put_bytes(data)
-        return self._put_large(path, size, known_digest)
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _put_large(self, path: str, size: int, known_digest: str | None) -> str:
         """One pass: copy into the store while hashing; a duplicate copy is dropped."""
@@ -475,9 +411,7 @@ class LocalObjectWriter:
         digest, stored = copy_hashing(path, tmp)
         if stored != size:
             os.unlink(tmp)
-            raise IntegrityError(
-                f"'{path}' changed while it was being added; run the command again."
-            )
+            raise changed_while_adding(path)
         if self._have(digest):
             os.unlink(tmp)
             return digest
@@ -485,14 +419,10 @@ class LocalObjectWriter:
         self._rows[digest] = (None, 0, size)
         return digest
 
-    def _have(self, digest: str) -> bool:
-        """Whether the batch or the store already holds ``digest`` (then it is kept, not written)."""
-        if digest in self._rows:
-            return True
-        if self._store.missing([digest]):
-            return False
-        self._kept.add(digest)
-        return True
+    def adopt(self, tmp: str, digest: str, size: int) -> None:
+        """Take a complete, verified file under the store's ``tmp/`` as a loose object."""
+        self._loose_tmp.append((tmp, digest))
+        self._rows[digest] = (None, 0, size)
 
     def append(self, digest: str, data: bytes) -> None:
         """Write an object with no check for an existing copy (repacking moves live ones)."""

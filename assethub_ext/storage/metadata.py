@@ -5,6 +5,12 @@ PostgreSQL (a team hub needs only its URL). Refs and drafts move by compare-and-
 (``UPDATE ... WHERE commit_id = <expected>``) inside a transaction, so two writers racing
 for one branch give one success and one ``BranchMoved``, never a lost commit.
 
+Write transactions are serialized on both engines: SQLite's ``BEGIN IMMEDIATE``, and on
+PostgreSQL a transaction-scoped advisory lock taken as the transaction begins. Why: the
+core's writes check, then insert (a folder, a version number, a ref name), and on SQLite
+that was always safe; one lock gives PostgreSQL the same meaning for every such check at
+the cost of queueing writes that take milliseconds. Readers never wait (MVCC).
+
 Importing SQLAlchemy costs a few hundred milliseconds: only code that needs the metadata
 imports this module, so ``assethub status`` stays fast.
 """
@@ -20,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Engine,
@@ -41,10 +48,12 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from ..core.errors import AssetHubError, BranchMoved, IntegrityError
+from ..core.errors import AssetHubError, BranchMoved, IntegrityError, Unavailable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+WRITE_LOCK_KEY = 0x61737368_75627478  # "asshubtx": the PostgreSQL write-transaction lock
 MOVABLE_KINDS = ("branch", "latest")
 """Only branches and a dataset's ``main`` ever move; versions and tags are fixed forever, and
 the SQL that moves or deletes refs says so itself, whatever its caller asked."""
@@ -145,11 +154,40 @@ drafts = Table(
 )
 
 
+store_objects = Table(
+    "store_objects",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("pack", String(64), nullable=True, index=True),
+    Column("offset", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("stored_at", Float, nullable=False),
+)
+"""The index of an object store that has no index of its own (S3): which objects exist and
+where, in the hub's database, so every machine sees one answer in one query."""
+
+V1_TABLES = (
+    settings,
+    folders,
+    grants,
+    assets,
+    commits,
+    commit_parents,
+    commit_inputs,
+    refs,
+    drafts,
+)
+
+
 def _create_v1(conn: Connection) -> None:
-    metadata.create_all(conn)
+    metadata.create_all(conn, tables=V1_TABLES)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1]
+def _add_store_objects(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[store_objects])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_store_objects]
 """Step ``i`` takes a hub from schema version ``i`` to ``i + 1``; append, never edit."""
 
 
@@ -194,18 +232,18 @@ class MetadataStore:
     """Owns the engine; every method takes the connection of the caller's transaction."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine: Engine = _make_engine(url)
+        self.url = engine_url(url)
+        self.engine: Engine = _make_engine(self.url)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with _reachable(), self.engine.connect() as conn:
             yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction (``BEGIN IMMEDIATE`` on SQLite, so writers queue, not fail)."""
-        with self.engine.connect() as conn:
+        """A write transaction; writers queue on one lock rather than fail (see the module)."""
+        with _reachable(), self.engine.connect() as conn:
             conn = conn.execution_options(assethub_write=True)
             with conn.begin():
                 yield conn
@@ -426,6 +464,27 @@ class MetadataStore:
             )
 
 
+def engine_url(url: str) -> str:
+    """``postgresql://`` (or ``postgres://``) means psycopg 3, the driver this package ships with."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """A lost or refused database connection becomes one sentence; the transaction is void."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        text = str(exc.orig or exc).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        raise Unavailable(
+            f"the hub's database failed ({reason}); nothing half-done was kept: run the command again."
+        ) from exc
+
+
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60})
@@ -445,7 +504,15 @@ def _make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "postgresql":
+
+        @event.listens_for(engine, "begin")
+        def _serialize_writes(conn: Connection) -> None:
+            if conn.get_execution_options().get("assethub_write", False):
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+
+    return engine
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,20 @@ read back (verified), find a local file to link from, list, and collect garbage.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
+
+from ..core.errors import IntegrityError
+from ..core.hashing import hash_bytes
+
+LOOSE_THRESHOLD = 1024 * 1024
+"""Objects below this size are packed; larger ones are stored one per file (or S3 key)."""
+PENDING_OBJECTS = 512
+PENDING_BYTES = 32 * 1024 * 1024
+"""Small objects wait in memory in groups (at most this many, or this many bytes), so that
+one index query per group, not one per object, tells which of them the store already has."""
 
 
 @dataclass(frozen=True)
@@ -83,3 +94,83 @@ class ObjectStore(Protocol):
     def stray_files(self) -> list[str]: ...
 
     def close(self) -> None: ...
+
+
+class _Indexed(Protocol):
+    def missing(self, digests: Iterable[str]) -> set[str]: ...
+
+
+class BatchWriter:
+    """What every store's writer shares: small objects asked about in groups, reuse recorded.
+
+    Subclasses say where bytes go: ``append`` (an object the store lacks) and
+    ``_put_large`` (a file of at least ``LOOSE_THRESHOLD`` bytes). ``_rows`` maps each
+    object the batch adds to (pack or None, offset, size).
+    """
+
+    def __init__(self, store: _Indexed) -> None:
+        self._index = store
+        self._rows: dict[str, tuple[str | None, int, int]] = {}
+        self._kept: set[str] = set()
+        self._pending: dict[str, bytes] = {}
+        self._pending_bytes = 0
+
+    def append(self, digest: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _put_large(self, path: str, size: int, known_digest: str | None) -> str:
+        raise NotImplementedError
+
+    def keep(self, digests: Iterable[str]) -> None:
+        self._kept.update(digests)
+
+    @property
+    def stored_bytes(self) -> int:
+        """Bytes this batch adds to the store (objects it already had cost nothing)."""
+        return sum(size for _, _, size in self._rows.values())
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = hash_bytes(data)
+        if digest not in self._rows and digest not in self._pending:
+            self._pending[digest] = data
+            self._pending_bytes += len(data)
+            if len(self._pending) >= PENDING_OBJECTS or self._pending_bytes >= PENDING_BYTES:
+                self._flush_pending()
+        return digest
+
+    def _flush_pending(self) -> None:
+        """Append the pending objects the store lacks; the rest are reused, not rewritten."""
+        absent = self._index.missing(self._pending)
+        for digest, data in self._pending.items():
+            if digest in absent:
+                self.append(digest, data)
+            else:
+                self._kept.add(digest)
+        self._pending.clear()
+        self._pending_bytes = 0
+
+    def put_file(self, path: str, size: int, known_digest: str | None = None) -> str:
+        """Store a file's bytes; returns the digest of exactly the bytes stored."""
+        if size < LOOSE_THRESHOLD:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                data = os.read(fd, size + 1)
+            finally:
+                os.close(fd)
+            if len(data) != size:
+                raise changed_while_adding(path)
+            return self.put_bytes(data)
+        return self._put_large(path, size, known_digest)
+
+    def _have(self, digest: str) -> bool:
+        """Whether the batch or the store already holds ``digest`` (then it is kept, not written)."""
+        if digest in self._rows:
+            return True
+        if self._index.missing([digest]):
+            return False
+        self._kept.add(digest)
+        return True
+
+
+def changed_while_adding(path: str) -> IntegrityError:
+    return IntegrityError(f"'{path}' changed while it was being added; run the command again.")
