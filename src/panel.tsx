@@ -1,8 +1,18 @@
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { INotebookTracker } from '@jupyterlab/notebook';
 import { ReactWidget } from '@jupyterlab/ui-components';
+import { ISignal, Signal } from '@lumino/signaling';
 import * as React from 'react';
 
+import { AssetView } from './components/AssetView';
+import { Browser } from './components/Browser';
+import { CommitView } from './components/CommitView';
+import { CompareView } from './components/CompareView';
+import { messageOf } from './components/common';
+import { NotebookPins } from './components/NotebookPins';
 import { assetHubIcon } from './icon';
-import { AssetHubRequestError, requestAPI } from './request';
+import { writePin } from './notebook';
+import { requestAPI } from './request';
 import { FRONTEND_VERSION } from './version';
 
 /** The body of `GET /assethub/api/version`. */
@@ -30,15 +40,7 @@ function VersionBanner(): JSX.Element {
     let live = true;
     requestAPI<IVersionInfo>('version')
       .then(info => live && setState(checkVersion(info)))
-      .catch((reason: unknown) => {
-        const message =
-          reason instanceof AssetHubRequestError || reason instanceof Error
-            ? reason.message
-            : String(reason);
-        if (live) {
-          setState({ kind: 'error', message });
-        }
-      });
+      .catch((reason: unknown) => live && setState({ kind: 'error', message: messageOf(reason) }));
     return () => {
       live = false;
     };
@@ -69,23 +71,130 @@ function VersionBanner(): JSX.Element {
   }
 }
 
+/** Where the panel is: the browser, an asset, a commit, or a comparison. */
+export type View =
+  | { kind: 'browse' }
+  | { kind: 'asset'; path: string }
+  | { kind: 'commit'; ref: string }
+  | { kind: 'compare'; a: string; b: string };
+
+async function confirm(question: string): Promise<boolean> {
+  const result = await showDialog({
+    title: 'Asset Hub',
+    body: question,
+    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Publish' })]
+  });
+  return result.button.accept;
+}
+
+interface INavigatorProps {
+  pin: ((ref: string) => void) | null;
+}
+
+function Navigator(props: INavigatorProps): JSX.Element {
+  const [stack, setStack] = React.useState<View[]>([{ kind: 'browse' }]);
+  const view = stack[stack.length - 1];
+  const go = (next: View) => setStack(s => [...s, next]);
+  const openAsset = (path: string) => go({ kind: 'asset', path });
+  const openCommit = (ref: string) => go({ kind: 'commit', ref });
+  return (
+    <section className="jp-AssetHub-navigator">
+      {stack.length > 1 && (
+        <div className="jp-AssetHub-nav">
+          <button className="jp-mod-styled jp-AssetHub-back" onClick={() => setStack(s => s.slice(0, -1))}>
+            ← Back
+          </button>
+          <button className="jp-mod-styled" onClick={() => setStack(s => s.slice(0, 1))}>
+            All assets
+          </button>
+        </div>
+      )}
+      {view.kind === 'browse' && <Browser openAsset={openAsset} />}
+      {view.kind === 'asset' && (
+        <AssetView
+          key={view.path}
+          path={view.path}
+          openCommit={openCommit}
+          compare={(a, b) => go({ kind: 'compare', a, b })}
+          pin={props.pin}
+          confirm={confirm}
+        />
+      )}
+      {view.kind === 'commit' && (
+        <CommitView key={view.ref} ref_={view.ref} openCommit={openCommit} openAsset={openAsset} />
+      )}
+      {view.kind === 'compare' && <CompareView a={view.a} b={view.b} />}
+    </section>
+  );
+}
+
 /** The left-sidebar panel. */
 export class AssetHubPanel extends ReactWidget {
-  constructor() {
+  constructor(private readonly tracker: INotebookTracker | null = null) {
     super();
     this.id = 'assethub-panel';
     this.addClass('jp-AssetHub-panel');
     this.title.icon = assetHubIcon;
     this.title.label = 'Asset Hub';
     this.title.caption = 'Asset Hub';
+    tracker?.currentChanged.connect(() => this.pinsChanged());
+  }
+
+  /** Tell the panel that the active notebook's pins may have changed. */
+  pinsChanged(): void {
+    this._round++;
+    this._changed.emit();
+  }
+
+  /** Emitted when the active notebook or its pins change. */
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /** The active notebook's path, or null. */
+  get notebookPath(): string | null {
+    return this.tracker?.currentWidget?.context.path ?? null;
+  }
+
+  /** Write `%asset pin REF` into the active notebook and show it. */
+  pin(ref: string): void {
+    const panel = this.tracker?.currentWidget;
+    if (!panel) {
+      return;
+    }
+    const index = writePin(panel, ref);
+    panel.content.activeCellIndex = index;
+    panel.content.scrollToItem(index).catch(() => undefined);
   }
 
   protected render(): JSX.Element {
-    return (
-      <div className="jp-AssetHub-body">
-        <header className="jp-AssetHub-header">Asset Hub</header>
-        <VersionBanner />
-      </div>
-    );
+    return <PanelBody panel={this} />;
   }
+
+  get round(): number {
+    return this._round;
+  }
+
+  private _round = 0;
+  private _changed = new Signal<this, void>(this);
+}
+
+function PanelBody(props: { panel: AssetHubPanel }): JSX.Element {
+  const { panel } = props;
+  const [state, setState] = React.useState({ notebook: panel.notebookPath, round: panel.round });
+  React.useEffect(() => {
+    const update = () => setState({ notebook: panel.notebookPath, round: panel.round });
+    panel.changed.connect(update);
+    return () => {
+      panel.changed.disconnect(update);
+    };
+  }, [panel]);
+  return (
+    <div className="jp-AssetHub-body">
+      <header className="jp-AssetHub-header">Asset Hub</header>
+      <VersionBanner />
+      <NotebookPins notebook={state.notebook} round={state.round} pin={ref => panel.pin(ref)} />
+      <Navigator pin={state.notebook ? (ref: string) => panel.pin(ref) : null} />
+    </div>
+  );
 }

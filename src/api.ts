@@ -1,0 +1,199 @@
+/**
+ * The Asset Hub REST API as typed calls (see assethub_ext/server/openapi.yaml).
+ * Every call goes through `requestAPI`, so a refusal arrives as an `AssetHubRequestError`
+ * carrying the server's one-sentence message.
+ */
+import { requestAPI } from './request';
+
+export type AssetType = 'dataset' | 'model';
+
+export interface IFolderSummary {
+  path: string;
+  type: AssetType;
+  owner: string;
+  assets: number;
+}
+
+export interface IAssetSummary {
+  path: string;
+  type: AssetType;
+  owner: string;
+  description: string;
+  latest: string | null;
+  branches: string[];
+  tags: string[];
+}
+
+export interface IRef {
+  name: string;
+  kind: 'branch' | 'tag' | 'version' | 'latest';
+  commit: string;
+  published: boolean;
+  message: string;
+  created_at: number;
+  derived_from: string | null;
+}
+
+export interface IDraft {
+  revision: number;
+  base: string | null;
+  base_version: string | null;
+  unpublished_changes: boolean;
+  updated_at: number;
+  updated_by: string;
+}
+
+export interface IRefs {
+  path: string;
+  type: AssetType;
+  refs: IRef[];
+  draft: IDraft | null;
+}
+
+export type Values = Record<string, unknown>;
+
+export interface ICommit {
+  id: string;
+  kind: string;
+  tree: string;
+  parents: string[];
+  author: string;
+  created_at: number;
+  message: string;
+  params: Values;
+  metrics: Values;
+  meta: Values;
+  lineage: Values;
+}
+
+export interface ICommitDetail {
+  asset: string;
+  type: AssetType;
+  ref: string;
+  commit: ICommit;
+  refs: string[];
+  files: number;
+  size: number;
+}
+
+export interface ITreeEntry {
+  path: string;
+  digest: string;
+  size: number;
+  mode: number;
+}
+
+export interface ITreePage {
+  commit: string;
+  files: ITreeEntry[];
+  total: number;
+  next: string | null;
+}
+
+export interface IChange {
+  path: string;
+  status: 'added' | 'removed' | 'changed';
+  old_size: number | null;
+  new_size: number | null;
+}
+
+/** Each key's value in a and in b. */
+export type SideBySide = Record<string, [unknown, unknown]>;
+
+export interface IDiff {
+  a: string;
+  b: string;
+  changes: IChange[];
+  params: SideBySide;
+  metrics: SideBySide;
+}
+
+export interface ILineageNode {
+  id: string;
+  asset?: string;
+  kind?: string;
+  refs?: string[];
+  message?: string;
+  missing?: boolean;
+}
+
+export interface ILineageEdge {
+  from: string;
+  to: string;
+  kind: 'input' | 'parent';
+}
+
+export interface ILineage {
+  root: string;
+  nodes: ILineageNode[];
+  edges: ILineageEdge[];
+}
+
+export interface IPinStatus {
+  ref: string;
+  asset: string;
+  commit: string;
+  dir: string;
+  pinned_at: number;
+  pinned_by: string;
+  current: string | null;
+  latest: string | null;
+  newer: boolean;
+  error?: string;
+}
+
+export interface IPins {
+  notebook: string;
+  pins: IPinStatus[];
+}
+
+/** A query string from the arguments that are set. */
+export function query(args: Record<string, string | number | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(args)) {
+    if (value !== undefined && value !== '') {
+      params.set(key, String(value));
+    }
+  }
+  const text = params.toString();
+  return text ? `?${text}` : '';
+}
+
+function post<T>(endPoint: string, body: unknown): Promise<T> {
+  return requestAPI<T>(endPoint, { method: 'POST', body: JSON.stringify(body) });
+}
+
+export const api = {
+  folders: () => requestAPI<{ folders: IFolderSummary[] }>('folders'),
+  assets: (args: { folder?: string; q?: string; cursor?: string }) =>
+    requestAPI<{ assets: IAssetSummary[]; next: string | null }>(
+      `assets${query({ ...args, limit: 200 })}`
+    ),
+  refs: (path: string) => requestAPI<IRefs>(`refs${query({ path })}`),
+  log: (ref: string, cursor?: string) =>
+    requestAPI<{ commits: ICommit[]; next: string | null }>(
+      `log${query({ ref, cursor, limit: 50 })}`
+    ),
+  commit: (ref: string) => requestAPI<ICommitDetail>(`commit${query({ ref })}`),
+  tree: (ref: string, cursor?: string) =>
+    requestAPI<ITreePage>(`tree${query({ ref, cursor, limit: 200 })}`),
+  diff: (a: string, b: string) => requestAPI<IDiff>(`diff${query({ a, b })}`),
+  lineage: (ref: string) =>
+    requestAPI<ILineage>(`lineage${query({ ref, direction: 'both', depth: 3 })}`),
+  pins: (notebook: string) => requestAPI<IPins>(`pins${query({ notebook })}`),
+  branch: (ref: string, name: string) =>
+    post<{ name: string; commit: string }>('branches', { ref, name }),
+  tag: (ref: string, name: string) => post<{ name: string; commit: string }>('tags', { ref, name }),
+  merge: (path: string, source: string, into: string) =>
+    post<{ kind: string; commit: string }>('merge', { path, source, into }),
+  publish: (path: string, message: string) =>
+    post<{ version: string; commit: string }>('publish', { path, message }),
+  derive: (path: string, from: string) => post<{ revision: number }>('derive', { path, from }),
+  restore: (path: string, from: string, files: string[]) =>
+    post<{ revision: number }>('restore', { path, from, files })
+};
+
+/** The URL that downloads one file of a commit (for an `<a href>`). */
+export function fileQuery(ref: string, path: string): string {
+  return `file${query({ ref, path })}`;
+}

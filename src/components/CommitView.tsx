@@ -1,0 +1,83 @@
+/** One commit: what names it, its files, params, metrics, metadata and lineage. */
+import * as React from 'react';
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { api, fileQuery } from '../api';
+import { Heading, humanSize, Pending, shortId, useLoad, ValuesTable, when } from './common';
+import { LineageGraph } from './LineageGraph';
+
+function Files(props: { ref_: string }): JSX.Element {
+  const loaded = useLoad(() => api.tree(props.ref_), props.ref_);
+  if (!loaded.data) {
+    return <Pending loaded={loaded} />;
+  }
+  const base = URLExt.join(ServerConnection.makeSettings().baseUrl, 'assethub', 'api');
+  const { files, total } = loaded.data;
+  return (
+    <table className="jp-AssetHub-table jp-AssetHub-files">
+      <tbody>
+        {files.map(f => (
+          <tr key={f.path}>
+            <td>
+              <a href={`${base}/${fileQuery(props.ref_, f.path)}`} download={f.path.split('/').pop()}>
+                {f.path}
+              </a>
+            </td>
+            <td>{humanSize(f.size)}</td>
+          </tr>
+        ))}
+        {total > files.length && (
+          <tr>
+            <td colSpan={2}>… and {total - files.length} more</td>
+          </tr>
+        )}
+      </tbody>
+    </table>
+  );
+}
+
+function Lineage(props: { ref_: string; open: (ref: string) => void }): JSX.Element {
+  const loaded = useLoad(() => api.lineage(props.ref_), props.ref_);
+  if (!loaded.data) {
+    return <Pending loaded={loaded} />;
+  }
+  return <LineageGraph lineage={loaded.data} open={props.open} />;
+}
+
+export function CommitView(props: {
+  ref_: string;
+  openCommit: (ref: string) => void;
+  openAsset: (path: string) => void;
+}): JSX.Element {
+  const loaded = useLoad(() => api.commit(props.ref_), props.ref_);
+  if (!loaded.data) {
+    return <Pending loaded={loaded} />;
+  }
+  const { commit, asset, refs } = loaded.data;
+  const exact = `${asset}:${commit.id}`;
+  return (
+    <div className="jp-AssetHub-commit-view">
+      <Heading>
+        <button className="jp-AssetHub-link" onClick={() => props.openAsset(asset)}>
+          {asset}
+        </button>
+        :{loaded.data.ref}
+      </Heading>
+      <div className="jp-AssetHub-dim">
+        {shortId(commit.id)} · {commit.kind} · {commit.author} · {when(commit.created_at)}
+        {refs.length > 0 && ` · ${refs.join(', ')}`}
+      </div>
+      <p>{commit.message}</p>
+      <ValuesTable title="params" values={commit.params} />
+      <ValuesTable title="metrics" values={commit.metrics} />
+      <ValuesTable title="metadata" values={commit.meta} />
+      <Heading>
+        Files ({loaded.data.files}, {humanSize(loaded.data.size)})
+      </Heading>
+      <Files ref_={exact} />
+      <Heading>Lineage</Heading>
+      <Lineage ref_={exact} open={props.openCommit} />
+    </div>
+  );
+}
