@@ -165,7 +165,7 @@ function post<T>(endPoint: string, body: unknown): Promise<T> {
 
 export const api = {
   folders: () => requestAPI<{ folders: IFolderSummary[] }>('folders'),
-  assets: (args: { folder?: string; q?: string; cursor?: string }) =>
+  assets: (args: { owner?: string; type?: string; folder?: string; q?: string; cursor?: string }) =>
     requestAPI<{ assets: IAssetSummary[]; next: string | null }>(
       `assets${query({ ...args, limit: 200 })}`
     ),

@@ -5,10 +5,16 @@
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { KernelMessage } from '@jupyterlab/services';
 
-import { IPinRecord, mergePin, pinFromBundle, pinLine, updatePinSource } from './pins';
+import {
+  IPinRecord,
+  mergePin,
+  newPinCell,
+  pinFromBundle,
+  updatePinSource
+} from './pins';
 
 /**
- * Insert `%asset pin REF` as the notebook's first cell, or move the notebook's existing pin
+ * Insert `%asset pin REF` (after `%load_ext assethub_ext`) as the notebook's first cell, or move the notebook's existing pin
  * of the same asset to REF. Returns the index of the cell that holds the line.
  */
 export function writePin(panel: NotebookPanel, ref: string): number {
@@ -24,7 +30,7 @@ export function writePin(panel: NotebookPanel, ref: string): number {
       return index;
     }
   }
-  shared.insertCell(0, { cell_type: 'code', source: pinLine(ref) });
+  shared.insertCell(0, { cell_type: 'code', source: newPinCell(ref) });
   return 0;
 }
 

@@ -29,6 +29,16 @@ export function pinLine(ref: string): string {
   return `%asset pin ${ref}`;
 }
 
+const LOAD_LINE = '%load_ext assethub_ext';
+
+/**
+ * The source of a new first cell that pins `ref`. It loads the magics itself: nothing above
+ * the first cell can have (loading them again is harmless).
+ */
+export function newPinCell(ref: string): string {
+  return `${LOAD_LINE}\n${pinLine(ref)}`;
+}
+
 /**
  * `source` with its pin of the same asset as `ref` moved to `ref` (other options on the line
  * kept, `--update` added so the kernel moves the pin), or null when it pins no such asset.

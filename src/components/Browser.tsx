@@ -30,8 +30,14 @@ function AssetRow(props: { asset: IAssetSummary; open: (path: string) => void })
   );
 }
 
+/** The assets query for a folder path `owner/type/folder` (the API takes its parts). */
+export function folderQuery(path: string | undefined, q: string | undefined): Record<string, string | undefined> {
+  const [owner, type, folder] = path ? path.split('/') : [];
+  return { owner, type, folder, q };
+}
+
 function AssetList(props: { folder?: string; q?: string; open: (path: string) => void }): JSX.Element {
-  const loaded = useLoad(() => api.assets({ folder: props.folder, q: props.q }), `${props.folder}|${props.q}`);
+  const loaded = useLoad(() => api.assets(folderQuery(props.folder, props.q)), `${props.folder}|${props.q}`);
   if (!loaded.data) {
     return <Pending loaded={loaded} />;
   }
