@@ -7,7 +7,8 @@
 # Set-up is idempotent: each step has a stamp file and reruns only when its inputs changed
 # (pyproject.toml/package.json -> pip; package.json/yarn.lock -> jlpm install;
 # src/, style/, tsconfig.json -> jlpm build). Delete .venv, build/ or node_modules to redo it.
-# The tests start a throwaway PostgreSQL server: its Debian package is installed when missing.
+# The tests start a throwaway PostgreSQL server and drive Chromium: their Debian packages are
+# installed when missing.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -34,6 +35,8 @@ LINK_STAMP := $(VENV)/.stamp-jupyter-links
 NPM_STAMP := $(STAMPS)/jlpm-install
 BUILD_STAMP := $(STAMPS)/jlpm-build
 PG_STAMP := $(STAMPS)/postgresql
+CHROMIUM_STAMP := $(STAMPS)/chromium
+CHROMIUM := /usr/bin/chromium
 PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
 
 FRONTEND_SOURCES := $(shell find src style -type f 2>/dev/null) tsconfig.json package.json
@@ -43,7 +46,7 @@ force-if-missing = $(if $(wildcard $(1)),,FORCE)
 
 .PHONY: setup lab test lint bench FORCE
 
-setup: $(PIP_STAMP) $(BUILD_STAMP) $(LINK_STAMP) $(PG_STAMP)
+setup: $(PIP_STAMP) $(BUILD_STAMP) $(LINK_STAMP) $(PG_STAMP) $(CHROMIUM_STAMP)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +83,17 @@ $(PG_STAMP): $(call force-if-missing,$(PG_INITDB))
 	    sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	    $$sudo apt-get update -q; \
 	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+	fi
+	touch $@
+
+# Debian's Chromium for the panel's browser test (Playwright drives it; no browser is ever
+# downloaded, so `playwright install` is never run); installed only when absent.
+$(CHROMIUM_STAMP): $(call force-if-missing,$(CHROMIUM))
+	mkdir -p $(STAMPS)
+	if [ ! -x $(CHROMIUM) ]; then \
+	    sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$sudo apt-get update -q; \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	fi
 	touch $@
 
