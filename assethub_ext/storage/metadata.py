@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from ..core.errors import AssetHubError, BranchMoved, IntegrityError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MOVABLE_KINDS = ("branch", "latest")
 """Only branches and a dataset's ``main`` ever move; versions and tags are fixed forever, and
 the SQL that moves or deletes refs says so itself, whatever its caller asked."""
@@ -140,11 +140,30 @@ drafts = Table(
 )
 
 
+run_metadata = MetaData()  # tables added after v1 live apart, so v1's create_all stays v1
+
+run_cache = Table(
+    "run_cache",
+    run_metadata,
+    Column("key", String(64), primary_key=True),
+    Column("stage", String(64), nullable=False),
+    Column("record", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+"""Pipeline runs by stage key: the output commits of a run, so an unchanged stage is skipped
+by whoever shares the hub."""
+
+
 def _create_v1(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1]
+def _add_run_cache(conn: Connection) -> None:
+    run_metadata.create_all(conn)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_run_cache]
 """Step ``i`` takes a hub from schema version ``i`` to ``i + 1``; append, never edit."""
 
 
@@ -663,3 +682,19 @@ class Catalog:
             conn.execute(commit_parents.delete().where(commit_parents.c.commit_id.in_(chunk)))
             conn.execute(commit_inputs.delete().where(commit_inputs.c.commit_id.in_(chunk)))
             conn.execute(commits.delete().where(commits.c.id.in_(chunk)))
+
+    # -- pipeline run cache ----------------------------------------------------------------
+    @staticmethod
+    def run_cache_get(conn: Connection, key: str) -> dict[str, Any] | None:
+        record = conn.execute(select(run_cache.c.record).where(run_cache.c.key == key)).scalar()
+        return json.loads(record) if record is not None else None
+
+    @staticmethod
+    def run_cache_put(
+        conn: Connection, key: str, stage: str, record: dict[str, Any], user: str
+    ) -> None:
+        conn.execute(
+            run_cache.insert().values(
+                key=key, stage=stage, record=_dumps(record), created_at=time.time(), created_by=user
+            )
+        )
