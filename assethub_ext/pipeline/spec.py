@@ -80,6 +80,21 @@ class StageSpec:
     def upstream(self) -> set[str]:
         return {i.stage for i in self.inputs.values() if isinstance(i, StageOutputRef)}
 
+    def describe(self) -> dict[str, Any]:
+        """The stage as plain data (``assethub dag --json``)."""
+        return {
+            "name": self.name,
+            "notebook": self.notebook,
+            "upstream": sorted(self.upstream),
+            "parameters": self.parameters,
+            "inputs": {name: str(source) for name, source in self.inputs.items()},
+            "outputs": {
+                name: {"to": str(o.to), "from": o.source} for name, o in self.outputs.items()
+            },
+            "code": list(self.code),
+            "line": self.line,
+        }
+
 
 @dataclass(frozen=True)
 class Pipeline:
