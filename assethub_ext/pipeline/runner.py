@@ -163,6 +163,8 @@ class PipelineRunner:
                 self._schedule(order)
             finally:
                 self._kill_all()
+                with contextlib.suppress(OSError):  # kept only if a failed stage is in it
+                    os.rmdir(os.path.join(self.state_dir, "runs", self.run_id))
         return [self.results[name] for name in order]
 
     def _schedule(self, order: list[str]) -> None:
