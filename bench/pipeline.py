@@ -31,8 +31,8 @@ BIN = Path(sys.executable).parent
 DVC_YAML = """\
 stages:
   prepare:
-    cmd: papermill -p digits data/digits --cwd work/prepare prepare.ipynb out/prepare.ipynb
-    deps: [prepare.ipynb, digits_common.py, data/digits]
+    cmd: papermill -p digits ../../data --cwd work/prepare prepare.ipynb out/prepare.ipynb
+    deps: [prepare.ipynb, digits_common.py, data]
     outs: [work/prepare/split]
   train:
     cmd: papermill -p data ../prepare/split --cwd work/train train.ipynb out/train.ipynb
