@@ -211,12 +211,21 @@ def add(path: str, sources: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.argument("path")
-@click.argument("sources", nargs=-1, required=True, type=click.Path())
+@click.argument("path", required=False)
+@click.argument("sources", nargs=-1, type=click.Path())
 @json_option
 @_handles_errors
-def status(path: str, sources: tuple[str, ...], as_json: bool) -> None:
-    """What changed in SOURCES since they were last added to PATH (no database opened)."""
+def status(path: str | None, sources: tuple[str, ...], as_json: bool) -> None:
+    """What changed in SOURCES since they were last added to PATH (no database opened).
+
+    With no arguments, in a pipeline project: which stages are up to date, and why the
+    others are not.
+    """
+    if path is None:
+        _pipeline_status(as_json)
+        return
+    if not sources:
+        raise click.UsageError("give the SOURCES to compare with PATH (or no argument at all).")
     from .core.config import HubConfig
     from .core.status import workspace_status
     from .core.tree import Tree
@@ -555,6 +564,112 @@ def gc(grace: float, as_json: bool) -> None:
     )
     if report.objects_skipped:
         click.echo("objects were left alone: other writers are active; run gc again later.")
+
+
+# -- pipelines ----------------------------------------------------------------------------
+project_option = click.option(
+    "-C",
+    "--project",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="The pipeline project's folder (holding assethub.yaml).",
+)
+STAGE_MARKS = {
+    "ran": "ran",
+    "skipped": "skipped",
+    "failed": "FAILED",
+    "blocked": "blocked",
+    "up-to-date": "up to date",
+    "stale": "will run",
+    "waiting": "will run",
+}
+
+
+def _stage_line(result: Any) -> str:
+    """One line per stage: its state, then what it made or why it is not up to date."""
+    detail = result.message or "; ".join(result.reasons)
+    if not detail and result.outputs:
+        detail = ", ".join(f"{o['ref']} {o['commit'][:12]}" for o in result.outputs.values())
+    took = f" ({result.seconds:.1f} s)" if result.seconds else ""
+    return f"{STAGE_MARKS[result.state]:<10} {result.name}{took}  {detail}".rstrip()
+
+
+def _show_stages(results: list[Any], as_json: bool) -> None:
+    if as_json:
+        _emit_json([r.to_json() for r in results])
+        return
+    for result in results:
+        click.echo(_stage_line(result))
+
+
+@cli.command()
+@click.argument("stages", nargs=-1)
+@project_option
+@click.option("-j", "--jobs", default=1, show_default=True, help="Stages run side by side.")
+@click.option("--retries", default=0, show_default=True, help="Retries of a failed stage.")
+@click.option("--timeout", type=float, default=None, help="Seconds per stage attempt.")
+@click.option("--dry-run", is_flag=True, help="Say what would run (as 'status'), run nothing.")
+@json_option
+@_handles_errors
+def run(
+    stages: tuple[str, ...],
+    project: str,
+    jobs: int,
+    retries: int,
+    timeout: float | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Run the pipeline's STAGES (all if none) and what they need; unchanged ones are skipped."""
+    from .pipeline.runner import PipelineRunner, RunOptions
+    from .pipeline.spec import load_pipeline
+
+    pipeline = load_pipeline(project)
+    options = RunOptions(jobs=jobs, retries=retries, timeout=timeout)
+    with _hub() as hub:
+        runner = PipelineRunner(
+            hub, pipeline, options, report=None if as_json else lambda r: click.echo(_stage_line(r))
+        )
+        if dry_run:
+            _show_stages(runner.plan(list(stages)), as_json)
+            return
+        results = runner.run(list(stages))
+    if as_json:
+        _show_stages(results, True)
+    if any(r.state in ("failed", "blocked") for r in results):
+        sys.exit(1)
+
+
+def _pipeline_status(as_json: bool) -> None:
+    from .pipeline.runner import PipelineRunner
+    from .pipeline.spec import load_pipeline
+
+    pipeline = load_pipeline(".")
+    with _hub() as hub:
+        _show_stages(PipelineRunner(hub, pipeline).plan(), as_json)
+
+
+@cli.command()
+@project_option
+@json_option
+@_handles_errors
+def dag(project: str, as_json: bool) -> None:
+    """The pipeline's stages in dependency order, with what each reads and writes."""
+    from .pipeline.spec import load_pipeline
+
+    pipeline = load_pipeline(project)
+    stages = [pipeline.stages[name].describe() for name in pipeline.order()]
+    if as_json:
+        _emit_json(stages)
+        return
+    for stage in stages:
+        after = f"  (after {', '.join(stage['upstream'])})" if stage["upstream"] else ""
+        click.echo(f"{stage['name']}: {stage['notebook']}{after}")
+        for name, source in stage["inputs"].items():
+            click.echo(f"  <- {name} = {source}")
+        for name, target in stage["outputs"].items():
+            click.echo(f"  -> {name} = {target['to']} (from {target['from']})")
 
 
 @cli.command()

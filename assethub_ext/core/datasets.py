@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .context import HubContext, Resolved, asset_path
 from .errors import Conflict, InvalidInput, NotFound
@@ -25,7 +25,7 @@ from .tree import Tree, TreeChange, TreeEntry, check_no_file_folder_clash, diff_
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from ..storage.metadata import AssetRow, DraftRow
+    from ..storage.metadata import AssetRow, CommitRow, DraftRow
 
 
 @dataclass(frozen=True)
@@ -163,35 +163,49 @@ class DatasetOps(HubContext):
                 raise Conflict(
                     f"nothing to publish: the draft of '{path}' is empty; add files first."
                 )
-            versions = [
-                version_number(r.name) or 0
-                for r in self.catalog.list_refs(conn, asset.id, "version")
-            ]
-            name = f"v{max(versions, default=0) + 1}"
-            parents = [draft.base_commit] if draft.base_commit else []
-            commit = self._make_commit(
-                asset,
-                kind="version",
-                tree=draft.tree,
-                parents=parents,
-                message=message or f"publish {name}",
-                meta={
-                    "version": name,
-                    "derived_from": self._version_of(conn, asset, draft.base_commit),
-                },
-            )
-            self.meta.insert_commit(conn, commit)
-            self.meta.create_ref(conn, asset.id, name, "version", commit.id)
-            latest = self.catalog.ref(conn, asset.id, MAIN)
-            if latest is None:
-                self.meta.create_ref(conn, asset.id, MAIN, "latest", commit.id)
-            else:
-                self.meta.move_ref(conn, asset.id, MAIN, latest.commit_id, commit.id)
-            self.catalog.update_draft(
-                conn, draft, tree=draft.tree, base_commit=commit.id, user=self.user
-            )
+            name, commit = self._new_version(conn, asset, draft, draft.tree, message)
         tree = self.load_tree(draft.tree)
         return Published(str(asset_path(asset)), name, commit.id, len(tree), tree.total_size)
+
+    def _new_version(
+        self,
+        conn: Connection,
+        asset: AssetRow,
+        draft: DraftRow,
+        tree: str,
+        message: str,
+        **extra: Any,
+    ) -> tuple[str, CommitRow]:
+        """Commit ``tree`` as the next version on the draft's base, move ``main``, rebase the draft.
+
+        ``extra`` (meta, lineage) is what a pipeline run adds to the version it publishes.
+        """
+        versions = [
+            version_number(r.name) or 0 for r in self.catalog.list_refs(conn, asset.id, "version")
+        ]
+        name = f"v{max(versions, default=0) + 1}"
+        commit = self._make_commit(
+            asset,
+            kind="version",
+            tree=tree,
+            parents=[draft.base_commit] if draft.base_commit else [],
+            message=message or f"publish {name}",
+            meta={
+                **extra.pop("meta", {}),
+                "version": name,
+                "derived_from": self._version_of(conn, asset, draft.base_commit),
+            },
+            **extra,
+        )
+        self.meta.insert_commit(conn, commit)
+        self.meta.create_ref(conn, asset.id, name, "version", commit.id)
+        latest = self.catalog.ref(conn, asset.id, MAIN)
+        if latest is None:
+            self.meta.create_ref(conn, asset.id, MAIN, "latest", commit.id)
+        else:
+            self.meta.move_ref(conn, asset.id, MAIN, latest.commit_id, commit.id)
+        self.catalog.update_draft(conn, draft, tree=tree, base_commit=commit.id, user=self.user)
+        return name, commit
 
     def _version_of(self, conn: Connection, asset: AssetRow, commit_id: str | None) -> str | None:
         if commit_id is None:

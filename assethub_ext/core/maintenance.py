@@ -13,6 +13,8 @@ from .progress import ProgressFactory, no_progress
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+    from ..storage.metadata import CommitRow
+
 DEFAULT_GRACE_SECONDS = 3600
 
 
@@ -38,6 +40,15 @@ class GcReport:
     objects_skipped: bool = False  # writers were active: no object was removed this time
 
 
+def named_objects(commit: CommitRow) -> dict[str, str]:
+    """Objects a commit names besides its tree: the code patch, a run's executed notebook."""
+    found = {
+        "code patch object": (commit.lineage.get("code") or {}).get("patch"),
+        "executed notebook": (commit.lineage.get("run") or {}).get("executed_notebook"),
+    }
+    return {what: digest for what, digest in found.items() if isinstance(digest, str) and digest}
+
+
 class Maintenance(HubContext):
     def fsck(self, *, verify: bool = True, progress: ProgressFactory = no_progress) -> FsckReport:
         """Check every ref, draft, commit and object; ``verify`` re-hashes every object."""
@@ -55,11 +66,9 @@ class Maintenance(HubContext):
                         report.problems.append(
                             f"commit {commit.id[:12]} names a missing parent {parent[:12]}"
                         )
-                patch = (commit.lineage.get("code") or {}).get("patch")
-                if patch and self.objects.missing([patch]):
-                    report.problems.append(
-                        f"commit {commit.id[:12]}: its code patch object is missing"
-                    )
+                for what, digest in named_objects(commit).items():
+                    if self.objects.missing([digest]):
+                        report.problems.append(f"commit {commit.id[:12]}: its {what} is missing")
         needed = self._tree_objects(trees, report)
         absent = self.objects.missing(needed) | (needed & self.objects.absent())
         report.problems += [f"object {d[:12]} is missing" for d in sorted(absent)]
@@ -121,9 +130,7 @@ class Maintenance(HubContext):
             keep = self._tree_objects(trees, FsckReport())
             kept = [cid for cid, _, _, _ in all_commits if cid not in gone]
             for commit in self.meta.get_commits(conn, kept).values():
-                patch = (commit.lineage.get("code") or {}).get("patch")
-                if patch:
-                    keep.add(patch)
+                keep.update(named_objects(commit).values())
         # Outside the transaction: a store indexed in this database writes to it. A writer
         # that lands meanwhile refreshes the age of every object it reuses, so it is spared.
         collected = self.objects.collect(keep, cutoff)

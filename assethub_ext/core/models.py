@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from ..storage.metadata import AssetRow, CommitRow
+    from ..storage.objects import ObjectWriter
+    from .scan import SourceFile
 
 STRATEGIES = ("ours", "theirs")
 
@@ -85,17 +87,7 @@ class ModelOps(HubContext):
             head_tree = self._commit(conn, head).tree if head else None
         reachable = {e.digest for e in self.load_tree(head_tree).values()} if head_tree else set()
         with self.objects.writer() as writer:
-            entries, _ = ingest(
-                files,
-                store=self.objects,
-                writer=writer,
-                index=self.index,
-                reachable=reachable,
-                progress=progress,
-            )
-            tree = Tree(entries)
-            check_no_file_folder_clash(tree)
-            tree_digest = self._store_tree(writer, tree)
+            tree_digest = self._ingest_folder(writer, files, reachable, progress)
             lineage = lineage_capture.capture(
                 input_entries, params or {}, writer.put_bytes, lineage_extra
             )
@@ -114,11 +106,37 @@ class ModelOps(HubContext):
             with self.meta.write() as conn:
                 self._asset(conn, target.path, "edit")
                 self.meta.insert_commit(conn, commit)
-                if head is None:
-                    self.meta.create_ref(conn, asset.id, target.ref, "branch", commit.id)
-                else:
-                    self.meta.move_ref(conn, asset.id, target.ref, head, commit.id)
+                self._advance_branch(conn, asset, target.ref, head, commit.id)
         return commit
+
+    def _ingest_folder(
+        self,
+        writer: ObjectWriter,
+        files: list[SourceFile],
+        reachable: set[str],
+        progress: ProgressFactory = no_progress,
+    ) -> str:
+        """Store the scanned files of a folder and its tree; returns the tree's digest."""
+        entries, _ = ingest(
+            files,
+            store=self.objects,
+            writer=writer,
+            index=self.index,
+            reachable=reachable,
+            progress=progress,
+        )
+        tree = Tree(entries)
+        check_no_file_folder_clash(tree)
+        return self._store_tree(writer, tree)
+
+    def _advance_branch(
+        self, conn: Connection, asset: AssetRow, name: str, head: str | None, commit_id: str
+    ) -> None:
+        """Create the branch at its first commit, else move it from ``head`` (compare-and-swap)."""
+        if head is None:
+            self.meta.create_ref(conn, asset.id, name, "branch", commit_id)
+        else:
+            self.meta.move_ref(conn, asset.id, name, head, commit_id)
 
     def _branch_head(self, conn: Connection, asset: AssetRow, name: str) -> str | None:
         """The head a commit to ``name`` builds on; None for the first commit of a model."""

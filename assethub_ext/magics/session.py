@@ -11,13 +11,12 @@ Code's ``__vsc_ipynb_file__``. A session that names no notebook keeps its pins i
 from __future__ import annotations
 
 import ast
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.hashing import hash_bytes
+from ..core.notebooks import code_cells, code_hash
 from ..core.pins import PinFile, lock_path_for
 
 PAPERMILL_MARK = "# Parameters"
@@ -71,20 +70,6 @@ def _literal_assignments(source: str) -> dict[str, Any]:
     return values
 
 
-def _code_cells(notebook: str) -> list[str] | None:
-    try:
-        with open(notebook, encoding="utf-8") as f:
-            cells = json.load(f).get("cells", [])
-    except (OSError, ValueError, AttributeError):
-        return None
-    sources = []
-    for cell in cells:
-        if isinstance(cell, dict) and cell.get("cell_type") == "code":
-            source = cell.get("source", "")
-            sources.append("".join(source) if isinstance(source, list) else str(source))
-    return sources
-
-
 @dataclass
 class NotebookSession:
     """The notebook behind a kernel: its path, its lock file, its code."""
@@ -119,15 +104,14 @@ class NotebookSession:
         would execute), else of the cells this kernel has run.
         """
         notebook = self.notebook
-        cells = _code_cells(notebook) if notebook else None
+        cells = code_cells(notebook) if notebook else None
         source = "file"
         if cells is None:
             cells, source = self.executed_cells(), "history"
-        digest = hash_bytes("\n\x00\n".join(cells).encode("utf-8"))
         return {
             "kind": "notebook",
             "path": notebook or "",
-            "code_hash": digest,
+            "code_hash": code_hash(cells),
             "code_source": source,
             "code_cells": len(cells),
         }

@@ -52,7 +52,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ..core.errors import AssetHubError, BranchMoved, IntegrityError, Unavailable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 WRITE_LOCK_KEY = 0x61737368_75627478  # "asshubtx": the PostgreSQL write-transaction lock
 MOVABLE_KINDS = ("branch", "latest")
 """Only branches and a dataset's ``main`` ever move; versions and tags are fixed forever, and
@@ -178,6 +178,18 @@ V1_TABLES = (
     drafts,
 )
 
+run_cache = Table(
+    "run_cache",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("stage", String(64), nullable=False),
+    Column("record", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+"""Pipeline runs by stage key: the output commits of a run, so an unchanged stage is skipped
+by whoever shares the hub."""
+
 
 def _create_v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=V1_TABLES)
@@ -187,7 +199,11 @@ def _add_store_objects(conn: Connection) -> None:
     metadata.create_all(conn, tables=[store_objects])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_store_objects]
+def _add_run_cache(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[run_cache])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_store_objects, _add_run_cache]
 """Step ``i`` takes a hub from schema version ``i`` to ``i + 1``; append, never edit."""
 
 
@@ -870,3 +886,19 @@ class Catalog:
             conn.execute(commit_parents.delete().where(commit_parents.c.commit_id.in_(chunk)))
             conn.execute(commit_inputs.delete().where(commit_inputs.c.commit_id.in_(chunk)))
             conn.execute(commits.delete().where(commits.c.id.in_(chunk)))
+
+    # -- pipeline run cache ----------------------------------------------------------------
+    @staticmethod
+    def run_cache_get(conn: Connection, key: str) -> dict[str, Any] | None:
+        record = conn.execute(select(run_cache.c.record).where(run_cache.c.key == key)).scalar()
+        return json.loads(record) if record is not None else None
+
+    @staticmethod
+    def run_cache_put(
+        conn: Connection, key: str, stage: str, record: dict[str, Any], user: str
+    ) -> None:
+        conn.execute(
+            run_cache.insert().values(
+                key=key, stage=stage, record=_dumps(record), created_at=time.time(), created_by=user
+            )
+        )
