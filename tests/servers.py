@@ -17,6 +17,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
+import urllib.request
 from typing import Any
 
 PG_USER = "postgres"
@@ -148,3 +150,20 @@ class S3Server:
             for item in page.get("Contents", []):
                 client.delete_object(Bucket=bucket, Key=item["Key"])
         client.delete_bucket(Bucket=bucket)
+
+
+def wait_until_answering(
+    url: str, server: subprocess.Popen[bytes], *, token: str, deadline_s: float = 60.0
+) -> None:
+    """Poll ``url`` (with the server's token) until it answers; fail if the server exits."""
+    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server at {url} exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(request, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the server at {url} did not answer within {deadline_s:.0f} s")

@@ -8,28 +8,20 @@ checks that none gets a 5xx and that every response matches the spec.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import write_files
+from servers import free_port, wait_until_answering
 
 from assethub_ext import Hub
 from assethub_ext.core.pins import PinFile, lock_path_for
 
 SPEC = Path(__file__).parents[1] / "assethub_ext" / "server" / "openapi.yaml"
 TOKEN = "schemathesis-test-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def make_small_hub(home: Path, work: Path, root: Path) -> None:
@@ -78,25 +70,12 @@ def live_server(tmp_path: Path) -> Iterator[str]:
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/assethub/api"
     try:
-        wait_until_up(f"{url}/version", server)
+        wait_until_answering(f"{url}/version", server, token=TOKEN)
         yield url
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
-
-
-def wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
-    request = urllib.request.Request(url, headers={"Authorization": f"token {TOKEN}"})
-    for _ in range(300):
-        if server.poll() is not None:
-            raise RuntimeError(f"jupyter server exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(request, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("jupyter server did not answer within 30 s")
 
 
 @pytest.mark.slow

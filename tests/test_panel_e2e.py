@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import free_port, wait_until_answering
 
 from assethub_ext import Hub
 from tests.conftest import subprocess_env, write_files
@@ -43,12 +41,6 @@ START_DEADLINE_S = 60
 UI_TIMEOUT_MS = 30_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def fill_hub(home: Path, work: Path) -> None:
     """A dataset with two versions: v2 changes the README and adds a file."""
     with Hub(str(home), user="alice") as hub:
@@ -59,19 +51,6 @@ def fill_hub(home: Path, work: Path) -> None:
         v2 = {"README.md": "digits two\n", "labels.csv": "label\n3\n"}
         hub.add(DATASET, [str(write_files(work / "v2" / "data", v2))])
         hub.publish(DATASET, "all of them")
-
-
-def wait_for_server(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_DEADLINE_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("JupyterLab did not answer in time")
 
 
 def quiet_settings(folder: Path) -> Path:
@@ -111,7 +90,7 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_server(f"{url}/api/status?token={token}", proc)
+        wait_until_answering(f"{url}/api/status", proc, token=token, deadline_s=START_DEADLINE_S)
         yield url, token, root
     finally:
         proc.terminate()
