@@ -268,17 +268,24 @@ def status(path: str, sources: tuple[str, ...], as_json: bool) -> None:
     from .core.status import workspace_status
     from .core.tree import Tree
     from .core.workspace_index import WorkspaceIndex
-    from .storage.local import LocalObjectStore
 
     config = HubConfig.from_env()
-    index, store = WorkspaceIndex(config.workspace_index), LocalObjectStore(config.store)
+    index = WorkspaceIndex(config.workspace_index)
+
+    def load_tree(digest: str) -> Tree:
+        """Opened only when the folder changed: an unchanged one needs no tree."""
+        from .storage.local import LocalObjectStore
+
+        store = LocalObjectStore(config.store)
+        try:
+            return Tree.decode(store.read_bytes(digest))
+        finally:
+            store.close()
+
     try:
-        changes = workspace_status(
-            path, list(sources), index=index, load_tree=lambda d: Tree.decode(store.read_bytes(d))
-        )
+        changes = workspace_status(path, list(sources), index=index, load_tree=load_tree)
     finally:
         index.close()
-        store.close()
     if not changes and not as_json:
         click.echo("up to date")
         return

@@ -10,6 +10,7 @@ no operation moves a version ref, and its commit and objects are immutable.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from .progress import ProgressFactory, no_progress
 from .scan import scan_sources
 from .status import workspace_status
 from .tree import Tree, TreeChange, TreeEntry, check_no_file_folder_clash, diff_trees
+from .workspace_index import trusted_fingerprint
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -105,7 +107,8 @@ class DatasetOps(HubContext):
         """Add files and folders to the dataset's draft, each under its own name."""
         with self.meta.read() as conn:
             asset, draft = self._dataset(conn, path, "edit")
-        files, roots = scan_sources(sources)
+        files, roots, stamps = scan_sources(sources)
+        scanned_at = time.time_ns()
         old = self.load_tree(draft.tree)
         with self.objects.writer() as writer:
             entries, hashed = ingest(
@@ -128,7 +131,8 @@ class DatasetOps(HubContext):
                         conn, draft, tree=digest, base_commit=draft.base_commit, user=self.user
                     )
         for root in roots:
-            self.index.remember_source(str(asset_path(asset)), root, digest, revision)
+            fingerprint = trusted_fingerprint(stamps.get(root), scanned_at)
+            self.index.remember_source(str(asset_path(asset)), root, digest, revision, fingerprint)
         return DraftChange(path, revision, changes, len(new), hashed, writer.stored_bytes)
 
     def status(self, path: str, sources: list[str]) -> list[TreeChange]:
