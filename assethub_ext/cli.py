@@ -21,6 +21,7 @@ import click
 from .core.errors import AssetHubError
 
 if TYPE_CHECKING:
+    from .core.datasets import DraftChange
     from .core.hub import Hub
     from .core.progress import ProgressBar
 
@@ -242,11 +243,30 @@ def delete(path: str, force: bool) -> None:
 @cli.command()
 @click.argument("path")
 @click.argument("sources", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--publish",
+    "then_publish",
+    is_flag=True,
+    help="Then publish the draft as the next version (one process: start-up paid once).",
+)
+@click.option("-m", "--message", default="", help="The version's message (with --publish).")
+@click.option(
+    "--link",
+    is_flag=True,
+    help="Take files of 1 MiB and more into the store by reflink, else by hard link, which "
+    "makes them read-only (edit them by replacing them, never in place); no copy is made.",
+)
 @_handles_errors
-def add(path: str, sources: tuple[str, ...]) -> None:
+def add(path: str, sources: tuple[str, ...], then_publish: bool, message: str, link: bool) -> None:
     """Add files or folders to a dataset's draft, each under its own name."""
     with _hub() as hub:
-        change = hub.add(path, list(sources), progress=_progress)
+        change = hub.add(path, list(sources), progress=_progress, link=link)
+        _print_change(path, change)
+        if then_publish:
+            click.echo(str(hub.publish(path, message)))
+
+
+def _print_change(path: str, change: DraftChange) -> None:
     counts = {
         s: sum(1 for c in change.changes if c.status == s) for s in ("added", "changed", "removed")
     }
@@ -254,6 +274,7 @@ def add(path: str, sources: tuple[str, ...]) -> None:
     click.echo(
         f"{path}:draft  {summary}; {change.files} files, {_size(change.hashed_bytes)} hashed, "
         f"{_size(change.stored_bytes)} new in the store"
+        + (f" ({change.linked_files} linked, not copied)" if change.linked_files else "")
     )
 
 

@@ -85,14 +85,14 @@ class ModelOps(HubContext):
             head_tree = self._commit(conn, head).tree if head else None
         reachable = {e.digest for e in self.load_tree(head_tree).values()} if head_tree else set()
         with self.objects.writer() as writer:
-            entries, _ = ingest(
+            entries = ingest(
                 files,
                 store=self.objects,
                 writer=writer,
                 index=self.index,
                 reachable=reachable,
                 progress=progress,
-            )
+            ).entries
             tree = Tree(entries)
             check_no_file_folder_clash(tree)
             tree_digest = self._store_tree(writer, tree)

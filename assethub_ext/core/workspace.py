@@ -15,8 +15,6 @@ modified since are replaced or removed.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import re
@@ -30,6 +28,7 @@ from typing import Literal
 from ..storage.objects import ObjectStore
 from .errors import Conflict, IntegrityError, InvalidInput
 from .hashing import copy_hashing, hash_file
+from .links import NO_LINK_HERE, reflink
 from .names import check_tree_path, quote
 from .progress import ProgressBar, ProgressFactory, no_progress
 from .scan import CHECKOUT_MARKER
@@ -41,7 +40,6 @@ WRITE_BATCH = 256
 WRITE_QUEUE = 8
 LinkMode = Literal["auto", "reflink", "hardlink", "copy"]
 LINK_MODES: tuple[LinkMode, ...] = ("auto", "reflink", "hardlink", "copy")
-_FICLONE = 0x40049409
 
 
 @dataclass
@@ -73,18 +71,6 @@ def _write_marker(dest: str, marker: dict[str, str]) -> None:
     os.replace(tmp, os.path.join(dest, CHECKOUT_MARKER))
 
 
-def _reflink(source: str, target: str) -> None:
-    with open(source, "rb") as src:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        try:
-            fcntl.ioctl(fd, _FICLONE, src.fileno())
-        except OSError:
-            os.close(fd)
-            os.unlink(target)
-            raise
-        os.close(fd)
-
-
 def _place_loose(source: str, target: str, entry: TreeEntry, link: LinkMode) -> str:
     """Place one large object, verified against its hash; returns the method used.
 
@@ -108,7 +94,7 @@ def _link(source: str, target: str, link: LinkMode) -> str | None:
     """Reflink or hard-link as ``link`` allows; None when a copy is needed."""
     if link in ("auto", "reflink"):
         try:
-            _reflink(source, target)
+            reflink(source, target)
             return "reflink"
         except OSError as exc:
             if link == "reflink":
@@ -119,7 +105,7 @@ def _link(source: str, target: str, link: LinkMode) -> str | None:
             os.link(source, target)
             return "hardlink"
         except OSError as exc:
-            if link == "hardlink" or exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+            if link == "hardlink" or exc.errno not in NO_LINK_HERE:
                 reason = os.strerror(exc.errno or 0)
                 raise InvalidInput(f"cannot hard-link into '{target}': {reason}.") from None
     return None

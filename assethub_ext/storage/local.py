@@ -32,6 +32,7 @@ from itertools import islice
 
 from ..core.errors import IntegrityError
 from ..core.hashing import copy_hashing, hash_bytes, hash_file
+from ..core.links import NO_LINK_HERE, READ_ONLY, reflink
 from .objects import CollectReport, ObjectInfo
 
 LOOSE_THRESHOLD = 1024 * 1024
@@ -41,7 +42,6 @@ PENDING_BYTES = 32 * 1024 * 1024
 """Small objects wait in memory in groups (at most this many, or this many bytes), so that
 one index query per group, not one per object, tells which of them the store already has."""
 _SQL_CHUNK = 900
-_READ_ONLY = 0o444
 
 
 def _chunks(items: Iterable[str], size: int = _SQL_CHUNK) -> Iterator[list[str]]:
@@ -359,6 +359,45 @@ def _verified(digest: str, data: bytes) -> bytes:
     return data
 
 
+def _take(path: str, tmp: str) -> str | None:
+    """Link ``path`` to ``tmp`` by reflink, else by read-only hard link; None: copy instead."""
+    try:
+        reflink(path, tmp)
+        return "reflink"
+    except OSError:
+        pass
+    try:
+        os.link(path, tmp)
+    except OSError as exc:
+        if exc.errno in NO_LINK_HERE:
+            return None
+        raise
+    os.chmod(tmp, READ_ONLY)
+    return "hardlink"
+
+
+def _hash_taken(path: str, tmp: str, *, hard_link: bool) -> tuple[str, int]:
+    """Hash a linked file; a hard-linked one must not change while it is hashed.
+
+    The file is read-only by now, so only a writer that opened it earlier (or root) can
+    still change it: its stat is compared before and after, and a change refuses the add.
+    """
+    before = os.stat(tmp)
+    digest = hash_file(tmp, before.st_size)
+    if hard_link:
+        after = os.stat(tmp)
+        if (before.st_size, before.st_mtime_ns, before.st_ctime_ns) != (
+            after.st_size,
+            after.st_mtime_ns,
+            after.st_ctime_ns,
+        ):
+            os.unlink(tmp)
+            raise IntegrityError(
+                f"'{path}' changed while it was being added; run the command again."
+            )
+    return digest, before.st_size
+
+
 class LocalObjectWriter:
     """Collects one batch: small objects into a fresh pack, large ones as loose files."""
 
@@ -376,6 +415,7 @@ class LocalObjectWriter:
         self._kept: set[str] = set()
         self._pending: dict[str, bytes] = {}
         self._pending_bytes = 0
+        self._linked = 0
 
     def __enter__(self) -> LocalObjectWriter:
         return self
@@ -394,6 +434,11 @@ class LocalObjectWriter:
 
     def keep(self, digests: Iterable[str]) -> None:
         self._kept.update(digests)
+
+    @property
+    def linked_files(self) -> int:
+        """Large files taken by link rather than copied (``put_file(link=True)``)."""
+        return self._linked
 
     @property
     def stored_bytes(self) -> int:
@@ -420,8 +465,14 @@ class LocalObjectWriter:
         self._pending.clear()
         self._pending_bytes = 0
 
-    def put_file(self, path: str, size: int, known_digest: str | None = None) -> str:
-        """Store a file's bytes; returns the digest of exactly the bytes stored."""
+    def put_file(
+        self, path: str, size: int, known_digest: str | None = None, *, link: bool = False
+    ) -> str:
+        """Store a file's bytes; returns the digest of exactly the bytes stored.
+
+        ``link``: a large file is taken by reflink, else by hard link made read-only (the
+        user's file becomes read-only too), else copied; see ``core.links``.
+        """
         if size < LOOSE_THRESHOLD:
             fd = os.open(path, os.O_RDONLY)
             try:
@@ -433,14 +484,19 @@ class LocalObjectWriter:
                     f"'{path}' changed while it was being added; run the command again."
                 )
             return self.put_bytes(data)
-        return self._put_large(path, size, known_digest)
+        return self._put_large(path, size, known_digest, link)
 
-    def _put_large(self, path: str, size: int, known_digest: str | None) -> str:
-        """One pass: copy into the store while hashing; a duplicate copy is dropped."""
+    def _put_large(self, path: str, size: int, known_digest: str | None, link: bool) -> str:
+        """One pass: copy into the store while hashing (or link, then hash); duplicates dropped."""
         if known_digest is not None and self._have(known_digest):
             return known_digest
         tmp = self._store.tmp_path(".obj")
-        digest, stored = copy_hashing(path, tmp)
+        taken = _take(path, tmp) if link else None
+        if taken is None:
+            digest, stored = copy_hashing(path, tmp)
+        else:
+            digest, stored = _hash_taken(path, tmp, hard_link=taken == "hardlink")
+            self._linked += 1
         if stored != size:
             os.unlink(tmp)
             raise IntegrityError(
@@ -499,7 +555,7 @@ class LocalObjectWriter:
         self._flush_pending()
         self._close_pack()
         for tmp, pack_id in self._finished_packs:
-            os.chmod(tmp, _READ_ONLY)
+            os.chmod(tmp, READ_ONLY)
             os.rename(tmp, self._store._pack_path(pack_id))
         for tmp, digest in self._loose_tmp:
             self._place_loose(tmp, digest)
@@ -521,7 +577,7 @@ class LocalObjectWriter:
         """
         target = self._store._loose_path(digest)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.chmod(tmp, _READ_ONLY)
+        os.chmod(tmp, READ_ONLY)
         if _fsync_wanted():
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
