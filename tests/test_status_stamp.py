@@ -72,7 +72,9 @@ def test_any_stat_change_falls_back_to_comparing_files(hub: Hub, data: Path) -> 
 
 
 def test_racily_clean_files_leave_no_stamp(hub: Hub, tmp_path: Path) -> None:
-    fresh = write_files(tmp_path / "fresh", {"a.csv": "1"})  # written this very moment
+    fresh = write_files(tmp_path / "fresh", {"a.csv": "1"})
+    soon = time.time() + 60  # as if written just before the scan, however slow this machine
+    os.utime(fresh / "a.csv", (soon, soon))
     hub.create(DS)
     hub.add(DS, [str(fresh)])
     reads: list[str] = []
