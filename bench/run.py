@@ -78,6 +78,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder afterwards")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results are written")
+    parser.add_argument(
+        "--name", default="", help="appended to the results' file names, to keep earlier ones"
+    )
     return parser.parse_args(argv)
 
 
@@ -298,13 +301,18 @@ the {changed} files that changed ({shape.changed} rewritten, {shape.added} added
 ² DVC with `cache.type hardlink` in a repository of its own; Asset Hub with `--link hardlink`,
 which reported `{link_report}`.
 ³ The spec asks for "a small constant per file" without a number; 2 KiB is our reading.
+⁴ DVC with `cache.type hardlink` (it hashes, moves the file into its cache and links it
+back); Asset Hub with `add --link` (it hard-links the file into the store, read-only, and
+hashes it). The copied row is each tool's default.
 
 Commands (each timed as one subprocess, start-up included, after an untimed `sync`):
 DVC in a fresh `git init` + `dvc init` repository: `dvc add data` (first, no-op, incremental),
-`dvc status`, `rm -rf data; dvc checkout`, `dvc add big/big.bin` ({big_label}) in another repository.
-Asset Hub with a fresh `ASSETHUB_HOME`: `assethub add {{asset}} data`, `assethub publish {{asset}}`,
+`dvc status`, `rm -rf data; dvc checkout`, `dvc add big/big.bin` ({big_label}) in two other
+repositories (default cache type; `hardlink`).
+Asset Hub with a fresh `ASSETHUB_HOME`: `assethub add --publish {{asset}} data` (first add),
+`assethub add {{asset}} data` (no-op, incremental), `assethub publish {{asset}}`,
 `assethub status {{asset}} data`, `assethub checkout {{asset}}:v2 DEST --link copy|hardlink`,
-`assethub add {{asset}} big/big.bin` in another hub. The change between them rewrites
+`assethub add [--link] {{asset}} big/big.bin` in two other hubs. The change between them rewrites
 {shape.changed} files in place and adds {shape.added} new ones.
 """
 
@@ -395,6 +403,7 @@ def _report(
     }
     host = "".join(c if c.isalnum() or c in "-_" else "-" for c in machine["hostname"])
     stem = f"{today}-{host}-{machine['cpus']}cpu-store-vs-dvc" + ("-small" if args.small else "")
+    stem += "".join(c if c.isalnum() or c in "-_" else "-" for c in f"-{args.name}".rstrip("-"))
     md, js = _write_results(args.out, stem, markdown, record)
     _log(f"wrote {md} and {js}")
     return markdown

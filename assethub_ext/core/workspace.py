@@ -131,6 +131,8 @@ class _Folders:
     def __init__(self, root: str) -> None:
         self.root = root
         self._checked: set[str] = {root}
+        self._parents: dict[str, str] = {}
+        """Tree folder -> checked folder on disk: most files share a folder with the last."""
 
     def target(self, rel: str) -> str:
         """Where ``rel`` is written; creates its folders."""
@@ -146,6 +148,9 @@ class _Folders:
     def _folder(self, rel: str, *, create: bool) -> tuple[str | None, str]:
         check_tree_path(rel)
         parent, _, name = rel.rpartition("/")
+        known = self._parents.get(parent)
+        if known is not None:
+            return known, name
         current = self.root
         for part in parent.split("/") if parent else []:
             current = os.path.join(current, part)
@@ -164,6 +169,7 @@ class _Folders:
                     "refusing to write through it."
                 )
             self._checked.add(current)
+        self._parents[parent] = current
         return current, name
 
 

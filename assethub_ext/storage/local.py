@@ -142,8 +142,11 @@ class LocalObjectStore:
             items.sort()
             fd = os.open(self._pack_path(pack), os.O_RDONLY)
             try:
-                for offset, size, digest in items:
-                    yield digest, _verified(digest, os.pread(fd, size, offset))
+                for start, run in _runs(items):
+                    data = memoryview(os.pread(fd, sum(size for _, size, _ in run), start))
+                    for offset, size, digest in run:
+                        piece = data[offset - start : offset - start + size]
+                        yield digest, _verified(digest, piece.tobytes())
             finally:
                 os.close(fd)
 
@@ -349,6 +352,28 @@ class LocalObjectStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+READ_RUN = 8 * 1024 * 1024
+"""Objects stored back to back are read together, up to this many bytes per read: one
+system call per run instead of one per object (a checkout reads 20,000 small objects)."""
+
+
+def _runs(items: list[tuple[int, int, str]]) -> Iterator[tuple[int, list[tuple[int, int, str]]]]:
+    """Group (offset, size, digest), sorted by offset, into contiguous runs of bounded size."""
+    run: list[tuple[int, int, str]] = []
+    start = end = 0
+    for item in items:
+        offset, size, _ = item
+        if run and (offset != end or end - start + size > READ_RUN):
+            yield start, run
+            run = []
+        if not run:
+            start = offset
+        run.append(item)
+        end = offset + size
+    if run:
+        yield start, run
 
 
 def _verified(digest: str, data: bytes) -> bytes:
