@@ -12,7 +12,6 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -87,6 +86,8 @@ def _emit_json(value: Any) -> None:
 
 
 def _when(timestamp: float) -> str:
+    from datetime import datetime, timezone  # 5 ms that status, the hot command, never needs
+
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .workspace_index import WorkspaceIndex
 
 LEVELS = {"read": 1, "run": 2, "edit": 3}
+TREES_KEPT = 4
 EVERYONE = "*"
 
 
@@ -191,12 +192,28 @@ class HubContext:
         return found[commit_id]
 
     # -- trees -----------------------------------------------------------------------------
-    def load_tree(self, digest: str) -> Tree:
-        return Tree.decode(self.objects.read_bytes(digest))
+    @cached_property
+    def _trees(self) -> dict[str, Tree]:
+        """Trees by digest, as this hub last stored or read them (a tree never changes, so
+        ``add --publish`` or a checkout after an add decodes none of its 20,000 entries)."""
+        return {}
 
-    @staticmethod
-    def _store_tree(writer: ObjectWriter, tree: Tree) -> str:
-        return writer.put_bytes(tree.encode())
+    def load_tree(self, digest: str) -> Tree:
+        tree = self._trees.get(digest)
+        if tree is None:
+            tree = Tree.decode(self.objects.read_bytes(digest))
+            self._remember_tree(digest, tree)
+        return tree
+
+    def _remember_tree(self, digest: str, tree: Tree) -> None:
+        if len(self._trees) >= TREES_KEPT:
+            self._trees.pop(next(iter(self._trees)))
+        self._trees[digest] = tree
+
+    def _store_tree(self, writer: ObjectWriter, tree: Tree) -> str:
+        digest = writer.put_bytes(tree.encode())
+        self._remember_tree(digest, tree)
+        return digest
 
     # -- commits ---------------------------------------------------------------------------
     def _make_commit(
