@@ -143,19 +143,20 @@ class StatStamp(NamedTuple):
 def stat_stamp(raw: list[RawFile]) -> StatStamp | None:
     """The digest of every name and stat in walk order; None if a stat does not fit 64 bits.
 
-    Walk order is the file system's listing order: it is stable while a folder is left
-    alone, and any change that could reorder it also changes a name or a stat, so a
-    mismatch only ever costs the slow comparison.
+    No mode: changing it (``chmod``) moves the ctime, which is in. Walk order is the file
+    system's listing order: it is stable while a folder is left alone, and any change that
+    could reorder it also changes a name or a stat, so a mismatch only ever costs the slow
+    comparison.
     """
     stats = array("q")
     try:
         for _, _, st in raw:
-            stats.extend((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode))
+            stats.extend((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
     except OverflowError:
         return None
     hasher = blake3.blake3("\0".join(rel for rel, _, _ in raw).encode("utf-8", "surrogateescape"))
     hasher.update(stats.tobytes())
-    newest = max(stats[1::5], default=0)
+    newest = max(stats[1::4], default=0)
     return StatStamp(hasher.hexdigest(), newest)
 
 
