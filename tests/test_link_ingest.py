@@ -48,6 +48,13 @@ def test_large_files_are_linked_and_made_read_only(hub: Hub, big: Path, tmp_path
     assert read_files(tmp_path / "out" / "data") == {"w.bin": BIG, "small.csv": b"1,2\n"}
 
 
+def test_linking_drops_only_write_permission(hub: Hub, big: Path) -> None:
+    """A private file stays private: read-only for its owner, not readable by everyone."""
+    os.chmod(big / "w.bin", 0o600)
+    _published(hub, big)
+    assert stat.S_IMODE((big / "w.bin").stat().st_mode) == 0o400
+
+
 def test_replacing_a_linked_file_leaves_the_version_intact(
     hub: Hub, big: Path, tmp_path: Path
 ) -> None:

@@ -15,6 +15,7 @@ import fcntl
 import os
 
 READ_ONLY = 0o444
+WRITE_BITS = 0o222
 _FICLONE = 0x40049409
 NO_LINK_HERE = (errno.EXDEV, errno.EPERM, errno.EMLINK)
 """Errors that mean "this file system or this pair of folders cannot link": copy instead."""

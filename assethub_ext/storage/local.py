@@ -25,6 +25,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import stat
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -32,7 +33,7 @@ from itertools import islice
 
 from ..core.errors import IntegrityError
 from ..core.hashing import copy_hashing, hash_bytes, hash_file
-from ..core.links import NO_LINK_HERE, READ_ONLY, reflink
+from ..core.links import NO_LINK_HERE, READ_ONLY, WRITE_BITS, reflink
 from .objects import CollectReport, ObjectInfo
 
 LOOSE_THRESHOLD = 1024 * 1024
@@ -385,7 +386,7 @@ def _verified(digest: str, data: bytes) -> bytes:
 
 
 def _take(path: str, tmp: str) -> str | None:
-    """Link ``path`` to ``tmp`` by reflink, else by read-only hard link; None: copy instead."""
+    """Link ``path`` to ``tmp`` by reflink, else by hard link; None: copy instead."""
     try:
         reflink(path, tmp)
         return "reflink"
@@ -397,29 +398,38 @@ def _take(path: str, tmp: str) -> str | None:
         if exc.errno in NO_LINK_HERE:
             return None
         raise
-    os.chmod(tmp, READ_ONLY)
     return "hardlink"
 
 
 def _hash_taken(path: str, tmp: str, *, hard_link: bool) -> tuple[str, int]:
-    """Hash a linked file; a hard-linked one must not change while it is hashed.
+    """Hash a linked file; a hard-linked one is made read-only first and must not change
+    while it is hashed.
 
-    The file is read-only by now, so only a writer that opened it earlier (or root) can
-    still change it: its stat is compared before and after, and a change refuses the add.
+    Only the write bits are dropped: a file only its owner could read stays so. Once it
+    is read-only, only a writer that opened it earlier (or root) can still change it: its
+    stat is compared before and after, and a change refuses the add. On any failure the
+    file gets its permissions back and the store lets go of it.
     """
-    before = os.stat(tmp)
-    digest = hash_file(tmp, before.st_size)
-    if hard_link:
+    mode = stat.S_IMODE(os.stat(tmp).st_mode)
+    try:
+        if hard_link:
+            os.chmod(tmp, mode & ~WRITE_BITS)
+        before = os.stat(tmp)
+        digest = hash_file(tmp, before.st_size)
         after = os.stat(tmp)
-        if (before.st_size, before.st_mtime_ns, before.st_ctime_ns) != (
+        if hard_link and (before.st_size, before.st_mtime_ns, before.st_ctime_ns) != (
             after.st_size,
             after.st_mtime_ns,
             after.st_ctime_ns,
         ):
-            os.unlink(tmp)
             raise IntegrityError(
                 f"'{path}' changed while it was being added; run the command again."
             )
+    except BaseException:
+        if hard_link:
+            os.chmod(tmp, mode)
+        os.unlink(tmp)
+        raise
     return digest, before.st_size
 
 
@@ -602,7 +612,8 @@ class LocalObjectWriter:
         """
         target = self._store._loose_path(digest)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.chmod(tmp, READ_ONLY)
+        if os.stat(tmp).st_mode & WRITE_BITS:  # a linked file is read-only already
+            os.chmod(tmp, READ_ONLY)
         if _fsync_wanted():
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
