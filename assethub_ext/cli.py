@@ -22,6 +22,7 @@ from .core.errors import AssetHubError
 from .views import LOG_HEADER, commit_dict, human_size, json_default, log_row, text_table, when
 
 if TYPE_CHECKING:
+    from .core.datasets import DraftChange
     from .core.hub import Hub
     from .core.progress import ProgressBar
 
@@ -195,11 +196,30 @@ def delete(path: str, force: bool) -> None:
 @cli.command()
 @click.argument("path")
 @click.argument("sources", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--publish",
+    "then_publish",
+    is_flag=True,
+    help="Then publish the draft as the next version (one process: start-up paid once).",
+)
+@click.option("-m", "--message", default="", help="The version's message (with --publish).")
+@click.option(
+    "--link",
+    is_flag=True,
+    help="Take files of 1 MiB and more into the store by reflink, else by hard link, which "
+    "makes them read-only (edit them by replacing them, never in place); no copy is made.",
+)
 @_handles_errors
-def add(path: str, sources: tuple[str, ...]) -> None:
+def add(path: str, sources: tuple[str, ...], then_publish: bool, message: str, link: bool) -> None:
     """Add files or folders to a dataset's draft, each under its own name."""
     with _hub() as hub:
-        change = hub.add(path, list(sources), progress=_progress)
+        change = hub.add(path, list(sources), progress=_progress, link=link)
+        _print_change(path, change)
+        if then_publish:
+            click.echo(str(hub.publish(path, message)))
+
+
+def _print_change(path: str, change: DraftChange) -> None:
     counts = {
         s: sum(1 for c in change.changes if c.status == s) for s in ("added", "changed", "removed")
     }
@@ -207,6 +227,7 @@ def add(path: str, sources: tuple[str, ...]) -> None:
     click.echo(
         f"{path}:draft  {summary}; {change.files} files, {human_size(change.hashed_bytes)} hashed, "
         f"{human_size(change.stored_bytes)} new in the store"
+        + (f" ({change.linked_files} linked, not copied)" if change.linked_files else "")
     )
 
 
@@ -230,17 +251,24 @@ def status(path: str | None, sources: tuple[str, ...], as_json: bool) -> None:
     from .core.status import workspace_status
     from .core.tree import Tree
     from .core.workspace_index import WorkspaceIndex
-    from .storage.local import LocalObjectStore
 
     config = HubConfig.from_env()
-    index, store = WorkspaceIndex(config.workspace_index), LocalObjectStore(config.store)
+    index = WorkspaceIndex(config.workspace_index)
+
+    def load_tree(digest: str) -> Tree:
+        """Opened only when the folder changed: an unchanged one needs no tree."""
+        from .storage.local import LocalObjectStore
+
+        store = LocalObjectStore(config.store)
+        try:
+            return Tree.decode(store.read_bytes(digest))
+        finally:
+            store.close()
+
     try:
-        changes = workspace_status(
-            path, list(sources), index=index, load_tree=lambda d: Tree.decode(store.read_bytes(d))
-        )
+        changes = workspace_status(path, list(sources), index=index, load_tree=load_tree)
     finally:
         index.close()
-        store.close()
     if not changes and not as_json:
         click.echo("up to date")
         return

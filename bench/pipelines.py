@@ -157,9 +157,11 @@ def run_assethub(
     steps = _Steps(run, ws, _assethub_env(env, ws / "hub"))
     copy_tree(corpus.data, ws / "data")
     steps.quiet([*ah, "create", SMALL_ASSET])
-    out = (yield from steps.time("first_add", [*ah, "add", SMALL_ASSET, "data"])).stdout
-    steps.expect(f"{corpus.files} added" in out, f"first add said: {out.strip()}")
-    yield from steps.time("first_publish", [*ah, "publish", SMALL_ASSET])
+    first = [*ah, "add", "--publish", SMALL_ASSET, "data"]
+    out = (yield from steps.time("first_add", first)).stdout
+    steps.expect(
+        f"{corpus.files} added" in out and f"{SMALL_ASSET}:v1" in out, f"first add said: {out}"
+    )
     out = (yield from steps.time("noop_add", [*ah, "add", SMALL_ASSET, "data"])).stdout
     steps.expect("no changes" in out, f"no-op add said: {out.strip()}")
     out = (yield from steps.time("status", [*ah, "status", SMALL_ASSET, "data"])).stdout
@@ -182,19 +184,27 @@ def run_assethub(
         dest = ws / key
         yield from steps.time(key, [*ah, "checkout", ref, str(dest), "--link", link])
         _check_checkout(steps, key, dest / "data", corpus)
-    yield from _assethub_big_add(corpus, ws, ah, env, run)
+    yield from _assethub_big_add(corpus, ws, ah, env, run, link=False)
+    yield from _assethub_big_add(corpus, ws, ah, env, run, link=True)
     yield from _assethub_memory_add(corpus, ws, ah, env, run)
 
 
 def _assethub_big_add(
-    corpus: Corpus, ws: Path, ah: list[str], env: Mapping[str, str], run: ToolRun
+    corpus: Corpus, ws: Path, ah: list[str], env: Mapping[str, str], run: ToolRun, *, link: bool
 ) -> Pipeline:
-    """In a hub of its own, so the small files' packs and index play no part."""
-    folder = ws / "big-run"
+    """In a hub of its own, so the small files' packs and index play no part.
+
+    ``link``: ``add --link`` takes the file by hard link (made read-only), as DVC's
+    ``cache.type hardlink`` does; otherwise it is copied into the store.
+    """
+    key = "big_add_link" if link else "big_add"
+    folder = ws / f"{key}-run"
     copy_file(corpus.big, folder / "big" / "big.bin")
     steps = _Steps(run, folder, _assethub_env(env, folder / "hub"))
     steps.quiet([*ah, "create", BIG_ASSET])
-    yield from steps.time("big_add", [*ah, "add", BIG_ASSET, "big/big.bin"])
+    flags = ["--link"] if link else []
+    out = (yield from steps.time(key, [*ah, "add", *flags, BIG_ASSET, "big/big.bin"])).stdout
+    steps.expect(not link or "1 linked" in out, f"add --link said: {out.strip()}")
 
 
 def _assethub_memory_add(
@@ -204,7 +214,7 @@ def _assethub_memory_add(
     copy_tree(corpus.memory_data, folder / "data")
     steps = _Steps(run, folder, _assethub_env(env, folder / "hub"))
     steps.quiet([*ah, "create", MEM_ASSET])
-    yield from steps.time("mem_add", [*ah, "add", MEM_ASSET, "data"])
+    yield from steps.time("mem_add", [*ah, "add", "--publish", MEM_ASSET, "data"])
 
 
 # -- DVC -------------------------------------------------------------------------------------
@@ -246,7 +256,8 @@ def run_dvc(
     yield from steps.time("checkout_copy", [*dvc, "checkout"])
     _check_checkout(steps, "checkout_copy", repo / "data", corpus)
     yield from _dvc_link_checkout(corpus, ws, dvc, steps)
-    yield from _dvc_big_add(corpus, ws, dvc, steps)
+    yield from _dvc_big_add(corpus, ws, dvc, steps, None)
+    yield from _dvc_big_add(corpus, ws, dvc, steps, "hardlink")
     yield from _dvc_memory_add(corpus, ws, dvc, steps)
 
 
@@ -261,11 +272,14 @@ def _dvc_link_checkout(corpus: Corpus, ws: Path, dvc: list[str], steps: _Steps) 
     _check_checkout(steps, "checkout_link", repo / "data", corpus)
 
 
-def _dvc_big_add(corpus: Corpus, ws: Path, dvc: list[str], steps: _Steps) -> Pipeline:
-    repo = ws / "repo-big"
-    _dvc_repo(steps, dvc, repo, None)
+def _dvc_big_add(
+    corpus: Corpus, ws: Path, dvc: list[str], steps: _Steps, cache_type: str | None
+) -> Pipeline:
+    key = "big_add_link" if cache_type == "hardlink" else "big_add"
+    repo = ws / f"repo-{key}"
+    _dvc_repo(steps, dvc, repo, cache_type)
     copy_file(corpus.big, repo / "big" / "big.bin")
-    yield from steps.time("big_add", [*dvc, "add", "big/big.bin"], cwd=repo)
+    yield from steps.time(key, [*dvc, "add", "big/big.bin"], cwd=repo)
 
 
 def _dvc_memory_add(corpus: Corpus, ws: Path, dvc: list[str], steps: _Steps) -> Pipeline:

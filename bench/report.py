@@ -46,13 +46,10 @@ def rows_for(files: int, big_label: str) -> list[Row]:
     small = f"{files:,} files"
     return [
         Row(
-            "first_add", f"first add, {small} (add only)", ("first_add",), ("first_add",), None, "—"
-        ),
-        Row(
-            "first_add_publish",
-            f"first add, {small} (+ publish)",
+            "first_add",
+            f"first add, {small} (Asset Hub: `add --publish`, one command)",
             ("first_add",),
-            ("first_add", "first_publish"),
+            ("first_add",),
             10.0,
             "≥ 10x",
         ),
@@ -90,7 +87,17 @@ def rows_for(files: int, big_label: str) -> list[Row]:
             2.0,
             "≥ 2x",
         ),
-        Row("big_add", f"add one {big_label} file", ("big_add",), ("big_add",), 3.0, "≥ 3x"),
+        Row(
+            "big_add", f"add one {big_label} file, copied", ("big_add",), ("big_add",), 3.0, "≥ 3x"
+        ),
+        Row(
+            "big_add_link",
+            f"add one {big_label} file, linked ⁴",
+            ("big_add_link",),
+            ("big_add_link",),
+            3.0,
+            "≥ 3x",
+        ),
     ]
 
 

@@ -228,9 +228,12 @@ class HubContext:
             self._trees.put(digest, tree)
         return tree
 
-    @staticmethod
-    def _store_tree(writer: ObjectWriter, tree: Tree) -> str:
-        return writer.put_bytes(tree.encode())
+    def _store_tree(self, writer: ObjectWriter, tree: Tree) -> str:
+        """Store a tree and keep it decoded: a tree never changes, so ``add --publish`` or a
+        checkout right after an add decodes none of its entries."""
+        digest = writer.put_bytes(tree.encode())
+        self._trees.put(digest, tree)
+        return digest
 
     # -- commits ---------------------------------------------------------------------------
     def _make_commit(

@@ -10,17 +10,19 @@ no operation moves a version ref, and its commit and objects are immutable.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .context import HubContext, Resolved, asset_path
 from .errors import Conflict, InvalidInput, NotFound
-from .ingest import ingest
+from .ingest import ingest, remember_linked
 from .names import DRAFT, MAIN, check_tree_path, parse_asset_path, version_number
 from .progress import ProgressFactory, no_progress
 from .scan import scan_sources
 from .status import workspace_status
 from .tree import Tree, TreeChange, TreeEntry, check_no_file_folder_clash, diff_trees
+from .workspace_index import trusted_fingerprint
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -38,6 +40,7 @@ class DraftChange:
     files: int
     hashed_bytes: int = 0
     stored_bytes: int = 0
+    linked_files: int = 0
 
     @property
     def changed(self) -> bool:
@@ -100,23 +103,34 @@ class DatasetOps(HubContext):
         return DraftChange(asset_path_text, revision, changes, len(new_tree))
 
     def add(
-        self, path: str, sources: list[str], progress: ProgressFactory = no_progress
+        self,
+        path: str,
+        sources: list[str],
+        progress: ProgressFactory = no_progress,
+        *,
+        link: bool = False,
     ) -> DraftChange:
-        """Add files and folders to the dataset's draft, each under its own name."""
+        """Add files and folders to the dataset's draft, each under its own name.
+
+        ``link``: files of 1 MiB and more are taken into the store by reflink, else by a
+        hard link that makes them read-only, instead of being copied (see ``core.links``).
+        """
         with self.meta.read() as conn:
             asset, draft = self._dataset(conn, path, "edit")
-        files, roots = scan_sources(sources)
+        files, roots, stamps = scan_sources(sources)
+        scanned_at = time.time_ns()
         old = self.load_tree(draft.tree)
         with self.objects.writer() as writer:
-            entries, hashed = ingest(
+            ingested = ingest(
                 files,
                 store=self.objects,
                 writer=writer,
                 index=self.index,
                 reachable={e.digest for e in old.values()},
                 progress=progress,
+                link=link,
             )
-            new = _apply(old, entries, roots)
+            new = _apply(old, ingested.entries, roots)
             changes = diff_trees(old, new)
             digest = self._store_tree(writer, new) if changes else draft.tree
             writer.commit()
@@ -127,9 +141,21 @@ class DatasetOps(HubContext):
                     revision = self.catalog.update_draft(
                         conn, draft, tree=digest, base_commit=draft.base_commit, user=self.user
                     )
+        remember_linked(self.index, ingested)
         for root in roots:
-            self.index.remember_source(str(asset_path(asset)), root, digest, revision)
-        return DraftChange(path, revision, changes, len(new), hashed, writer.stored_bytes)
+            # linking moved the linked files' ctimes after the scan: their stamp is stale
+            stamp = None if writer.linked_files else stamps.get(root)
+            fingerprint = trusted_fingerprint(stamp, scanned_at)
+            self.index.remember_source(str(asset_path(asset)), root, digest, revision, fingerprint)
+        return DraftChange(
+            path,
+            revision,
+            changes,
+            len(new),
+            ingested.hashed_bytes,
+            writer.stored_bytes,
+            writer.linked_files,
+        )
 
     def status(self, path: str, sources: list[str]) -> list[TreeChange]:
         """What changed in ``sources`` since they were last added to (or checked out from) ``path``."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from .context import HubContext
 from .errors import InvalidInput
 from .progress import ProgressFactory, no_progress
+from .tree import Tree
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -99,7 +100,8 @@ class Maintenance(HubContext):
             if self.objects.missing([digest]):
                 continue
             try:
-                needed.update(e.digest for e in self.load_tree(digest).values())
+                tree = Tree.decode(self.objects.read_bytes(digest))  # from disk, not a cache
+                needed.update(e.digest for e in tree.values())
             except Exception as exc:  # a corrupt tree is a finding, not a crash
                 report.problems.append(f"tree {digest[:12]} is unreadable: {exc}")
         return needed

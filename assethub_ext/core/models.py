@@ -117,14 +117,14 @@ class ModelOps(HubContext):
         progress: ProgressFactory = no_progress,
     ) -> str:
         """Store the scanned files of a folder and its tree; returns the tree's digest."""
-        entries, _ = ingest(
+        entries = ingest(
             files,
             store=self.objects,
             writer=writer,
             index=self.index,
             reachable=reachable,
             progress=progress,
-        )
+        ).entries
         tree = Tree(entries)
         check_no_file_folder_clash(tree)
         return self._store_tree(writer, tree)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from array import array
 from typing import NamedTuple
+
+import blake3
 
 from .errors import InvalidInput, NotFound
 from .names import check_tree_path, quote
@@ -50,7 +52,10 @@ def _source_file(rel: str, path: str, st: os.stat_result) -> SourceFile:
     )
 
 
-def _walk(folder: str, rel_prefix: str, root_real: str) -> Iterator[RawFile]:
+def _walk(folder: str, rel_prefix: str, root_real: str, found: list[RawFile]) -> None:
+    """Append the files under ``folder`` to ``found`` (a list, not a generator: this loop
+    runs once per file on every ``status``, and resuming nested generators costs more than
+    the ``stat`` itself)."""
     try:
         listing = os.scandir(folder)
     except OSError as exc:
@@ -59,13 +64,13 @@ def _walk(folder: str, rel_prefix: str, root_real: str) -> Iterator[RawFile]:
         ) from None
     with listing as entries:
         for entry in entries:
-            rel = f"{rel_prefix}{entry.name}"
-            if entry.name == CHECKOUT_MARKER:
+            name = entry.name
+            if name == CHECKOUT_MARKER:
                 continue
             if entry.is_symlink():
                 st = _follow(entry.path, root_real)
             elif entry.is_dir(follow_symlinks=False):
-                yield from _walk(entry.path, rel + "/", root_real)
+                _walk(entry.path, f"{rel_prefix}{name}/", root_real, found)
                 continue
             else:
                 st = entry.stat(follow_symlinks=False)
@@ -73,7 +78,7 @@ def _walk(folder: str, rel_prefix: str, root_real: str) -> Iterator[RawFile]:
                 raise InvalidInput(
                     f"{quote(entry.path)} is not a regular file (socket, FIFO or device)."
                 )
-            yield rel, entry.path, st
+            found.append((rel_prefix + name, entry.path, st))
 
 
 def _follow(link: str, root_real: str) -> os.stat_result:
@@ -97,7 +102,7 @@ def _follow(link: str, root_real: str) -> os.stat_result:
     return st
 
 
-def walk(source: str, *, as_contents: bool) -> Iterator[RawFile]:
+def walk(source: str, *, as_contents: bool) -> list[RawFile]:
     """The files under ``source``, unvalidated and unsorted (``scan`` validates and sorts).
 
     ``as_contents=False`` (``add``): the source lands in the tree under its own name.
@@ -111,7 +116,9 @@ def walk(source: str, *, as_contents: bool) -> Iterator[RawFile]:
         prefix = "" if as_contents else os.path.basename(path.rstrip(os.sep)) + "/"
         if prefix == "/":
             raise InvalidInput("cannot add the root folder '/'.")
-        return _walk(root_real, prefix, root_real)
+        found: list[RawFile] = []
+        _walk(root_real, prefix, root_real, found)
+        return found
     if as_contents:
         raise InvalidInput(
             f"{quote(source)} is a file; commit takes a folder whose contents become the tree."
@@ -122,13 +129,44 @@ def walk(source: str, *, as_contents: bool) -> Iterator[RawFile]:
         raise InvalidInput(f"cannot read {quote(source)}: {os.strerror(exc.errno or 0)}.") from None
     if not stat.S_ISREG(st.st_mode):
         raise InvalidInput(f"{quote(source)} is not a regular file (socket, FIFO or device).")
-    return iter([(os.path.basename(path), root_real, st)])
+    return [(os.path.basename(path), root_real, st)]
+
+
+class StatStamp(NamedTuple):
+    """One source folder's stats in one digest, so that ``status`` of an unchanged folder
+    compares one string instead of loading a tree and 20,000 index rows."""
+
+    fingerprint: str
+    newest_mtime_ns: int
+
+
+def stat_stamp(raw: list[RawFile]) -> StatStamp | None:
+    """The digest of every name and stat in walk order; None if a stat does not fit 64 bits.
+
+    No mode: changing it (``chmod``) moves the ctime, which is in. Walk order is the file
+    system's listing order: it is stable while a folder is left alone, and any change that
+    could reorder it also changes a name or a stat, so a mismatch only ever costs the slow
+    comparison.
+    """
+    stats = array("q")
+    try:
+        for _, _, st in raw:
+            stats.extend((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+    except OverflowError:
+        return None
+    hasher = blake3.blake3("\0".join(rel for rel, _, _ in raw).encode("utf-8", "surrogateescape"))
+    hasher.update(stats.tobytes())
+    newest = max(stats[1::4], default=0)
+    return StatStamp(hasher.hexdigest(), newest)
+
+
+def _validated(raw: list[RawFile]) -> list[SourceFile]:
+    return sorted((_source_file(*r) for r in raw), key=lambda f: f.rel)
 
 
 def scan(source: str, *, as_contents: bool) -> list[SourceFile]:
     """The validated files under ``source``, in tree order."""
-    found = [_source_file(*raw) for raw in walk(source, as_contents=as_contents)]
-    return sorted(found, key=lambda f: f.rel)
+    return _validated(walk(source, as_contents=as_contents))
 
 
 def source_roots(sources: list[str]) -> dict[str, str]:
@@ -148,8 +186,21 @@ def source_roots(sources: list[str]) -> dict[str, str]:
     return roots
 
 
-def scan_sources(sources: list[str]) -> tuple[list[SourceFile], dict[str, str]]:
-    """Files of every source, and each source's root (see ``source_roots``)."""
+class Sources(NamedTuple):
+    files: list[SourceFile]
+    roots: dict[str, str]
+    """Each source's real path -> the name it lands under (see ``source_roots``)."""
+    stamps: dict[str, StatStamp | None]
+    """Each source's real path -> its stats in one digest (see ``stat_stamp``)."""
+
+
+def scan_sources(sources: list[str]) -> Sources:
+    """Files of every source, each source's root, and its stat stamp."""
     roots = source_roots(sources)
-    files = [f for source in sources for f in scan(source, as_contents=False)]
-    return files, roots
+    files: list[SourceFile] = []
+    stamps: dict[str, StatStamp | None] = {}
+    for source in sources:
+        raw = walk(source, as_contents=False)
+        files += _validated(raw)
+        stamps[os.path.realpath(source)] = stat_stamp(raw)
+    return Sources(files, roots, stamps)

@@ -1,18 +1,22 @@
 """``assethub status``: what changed in a folder since it was added or checked out.
 
 Answered from this machine's workspace index alone, like ``git status`` or ``dvc status``:
-no hub database is opened and SQLAlchemy is never imported, so for an unchanged folder it
-costs one ``stat`` per file plus interpreter start-up. Files whose stat changed are
-hashed, so a file merely touched is not reported.
+no hub database is opened and SQLAlchemy is never imported. For an unchanged folder it
+costs one ``stat`` per file plus interpreter start-up: the stats are folded into one
+digest and compared with the one ``add`` recorded (see ``scan.stat_stamp``), so neither
+the tree nor the per-file index rows are read. Otherwise each file is compared with its
+index row, and files whose stat changed are hashed, so a file merely touched is not
+reported.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from .hashing import hash_file
 from .names import parse_asset_path
-from .scan import source_roots, walk
+from .scan import RawFile, source_roots, stat_stamp, walk
 from .tree import Tree, TreeChange
 from .workspace_index import WorkspaceIndex, fresh_digest
 
@@ -22,15 +26,32 @@ def workspace_status(
 ) -> list[TreeChange]:
     asset = str(parse_asset_path(path))
     roots = source_roots(sources)
+    found = {os.path.realpath(s): walk(s, as_contents=False) for s in sources}
+    recorded_sources = {root: index.source(asset, root) for root in roots}
+    if all(_stamp_matches(recorded_sources[root], raw) for root, raw in found.items()):
+        return []
     recorded: dict[str, tuple[str, int]] = {}
     for root, name in roots.items():
-        source = index.source(asset, root)
+        source = recorded_sources[root]
         if source is not None:
             recorded.update((e.path, (e.digest, e.size)) for e in load_tree(source[0]).under(name))
+    return _changes(recorded, _current(index, found))
+
+
+def _stamp_matches(recorded: tuple[str, str | None] | None, raw: list[RawFile]) -> bool:
+    """Whether every stat equals what ``add`` saw (then nothing changed: no tree is read)."""
+    if recorded is None or recorded[1] is None:
+        return False
+    stamp = stat_stamp(raw)
+    return stamp is not None and stamp.fingerprint == recorded[1]
+
+
+def _current(index: WorkspaceIndex, found: dict[str, list[RawFile]]) -> dict[str, tuple[str, int]]:
+    """(digest, size) of every file found, from the index where its stat still matches."""
     current: dict[str, tuple[str, int]] = {}
-    for root, source_path in zip(roots, sources, strict=True):
+    for root, raw in found.items():
         known = index.rows_between(root, root + "/\U0010ffff")
-        for rel, file_path, st in walk(source_path, as_contents=False):
+        for rel, file_path, st in raw:
             row = known.get(file_path)
             digest = (
                 fresh_digest(row, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
@@ -38,7 +59,7 @@ def workspace_status(
                 else None
             )
             current[rel] = (digest or hash_file(file_path, st.st_size), st.st_size)
-    return _changes(recorded, current)
+    return current
 
 
 def _changes(

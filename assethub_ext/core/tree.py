@@ -165,6 +165,14 @@ class TreeChange:
 
 def diff_trees(old: Tree, new: Tree) -> list[TreeChange]:
     """Files added, removed and changed from ``old`` to ``new``, in path order."""
+    if not old or not new:  # a first add or an emptied draft: no per-path comparison needed
+        side, status = (new, "added") if new else (old, "removed")
+        return [
+            TreeChange(e.path, status, None, e.size)
+            if status == "added"
+            else TreeChange(e.path, status, e.size, None)
+            for e in side.values()
+        ]
     changes: list[TreeChange] = []
     for path in sorted(set(old) | set(new)):
         before, after = old.get(path), new.get(path)
@@ -184,8 +192,9 @@ def diff_trees(old: Tree, new: Tree) -> list[TreeChange]:
 def check_no_file_folder_clash(tree: Tree) -> None:
     """Refuse trees where a path is both a file and a folder (``a`` and ``a/b``)."""
     paths = set(tree)
-    for path in paths:
-        parent = path.rpartition("/")[0]
+    folders = {path.rpartition("/")[0] for path in paths}  # thousands of files, few folders
+    for folder in folders:
+        parent = folder
         while parent:
             if parent in paths:
                 raise InvalidInput(f"'{parent}' would be both a file and a folder.")

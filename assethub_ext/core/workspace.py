@@ -19,8 +19,6 @@ to the old tree or the pending one, and the next checkout recognises both as its
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import re
@@ -34,6 +32,7 @@ from typing import Literal
 from ..storage.objects import ObjectStore
 from .errors import Conflict, IntegrityError, InvalidInput
 from .hashing import copy_hashing, hash_file
+from .links import NO_LINK_HERE, reflink
 from .names import check_tree_path, quote
 from .progress import ProgressBar, ProgressFactory, no_progress
 from .scan import CHECKOUT_MARKER
@@ -45,7 +44,6 @@ WRITE_BATCH = 256
 WRITE_QUEUE = 8
 LinkMode = Literal["auto", "reflink", "hardlink", "copy"]
 LINK_MODES: tuple[LinkMode, ...] = ("auto", "reflink", "hardlink", "copy")
-_FICLONE = 0x40049409
 
 
 @dataclass
@@ -83,18 +81,6 @@ def _write_marker(dest: str, marker: dict[str, str]) -> None:
     os.replace(tmp, os.path.join(dest, CHECKOUT_MARKER))
 
 
-def _reflink(source: str, target: str) -> None:
-    with open(source, "rb") as src:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        try:
-            fcntl.ioctl(fd, _FICLONE, src.fileno())
-        except OSError:
-            os.close(fd)
-            os.unlink(target)
-            raise
-        os.close(fd)
-
-
 def _place_loose(source: str, target: str, entry: TreeEntry, link: LinkMode) -> str:
     """Place one large object, verified against its hash; returns the method used.
 
@@ -118,7 +104,7 @@ def _link(source: str, target: str, link: LinkMode) -> str | None:
     """Reflink or hard-link as ``link`` allows; None when a copy is needed."""
     if link in ("auto", "reflink"):
         try:
-            _reflink(source, target)
+            reflink(source, target)
             return "reflink"
         except OSError as exc:
             if link == "reflink":
@@ -129,7 +115,7 @@ def _link(source: str, target: str, link: LinkMode) -> str | None:
             os.link(source, target)
             return "hardlink"
         except OSError as exc:
-            if link == "hardlink" or exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+            if link == "hardlink" or exc.errno not in NO_LINK_HERE:
                 reason = os.strerror(exc.errno or 0)
                 raise InvalidInput(f"cannot hard-link into '{target}': {reason}.") from None
     return None
@@ -155,6 +141,8 @@ class _Folders:
     def __init__(self, root: str) -> None:
         self.root = root
         self._checked: set[str] = {root}
+        self._parents: dict[str, str] = {}
+        """Tree folder -> checked folder on disk: most files share a folder with the last."""
 
     def target(self, rel: str) -> str:
         """Where ``rel`` is written; creates its folders."""
@@ -170,6 +158,9 @@ class _Folders:
     def _folder(self, rel: str, *, create: bool) -> tuple[str | None, str]:
         check_tree_path(rel)
         parent, _, name = rel.rpartition("/")
+        known = self._parents.get(parent)
+        if known is not None:
+            return known, name
         current = self.root
         for part in parent.split("/") if parent else []:
             current = os.path.join(current, part)
@@ -188,6 +179,7 @@ class _Folders:
                     "refusing to write through it."
                 )
             self._checked.add(current)
+        self._parents[parent] = current
         return current, name
 
 

@@ -16,7 +16,7 @@ import sqlite3
 import time
 from collections.abc import Iterable
 
-from .scan import SourceFile
+from .scan import SourceFile, StatStamp
 
 RACY_MARGIN_NS = 50_000_000
 """A file modified within this long before it was hashed is re-hashed next time: file
@@ -35,6 +35,13 @@ def fresh_digest(row: IndexRow, size: int, mtime_ns: int, ctime_ns: int, ino: in
     return None
 
 
+def trusted_fingerprint(stamp: StatStamp | None, scanned_at_ns: int) -> str | None:
+    """A stamp's fingerprint, unless a file in it may have been racily clean when scanned."""
+    if stamp is None or stamp.newest_mtime_ns >= scanned_at_ns - RACY_MARGIN_NS:
+        return None
+    return stamp.fingerprint
+
+
 class WorkspaceIndex:
     def __init__(self, path: str) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -46,6 +53,8 @@ class WorkspaceIndex:
             " ctime_ns INTEGER, ino INTEGER, digest TEXT, hashed_at_ns INTEGER) WITHOUT ROWID;"
             "CREATE TABLE IF NOT EXISTS sources (asset TEXT, root TEXT, tree TEXT, revision INTEGER,"
             " recorded_at REAL, PRIMARY KEY (asset, root)) WITHOUT ROWID;"
+            "CREATE TABLE IF NOT EXISTS stamps (asset TEXT, root TEXT, fingerprint TEXT,"
+            " PRIMARY KEY (asset, root)) WITHOUT ROWID;"
         )
 
     def known_digests(self, files: Iterable[SourceFile]) -> dict[str, str]:
@@ -81,15 +90,30 @@ class WorkspaceIndex:
             self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             self._db.execute("COMMIT")
 
-    def remember_source(self, asset: str, root: str, tree: str, revision: int) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?)",
-            (asset, root, tree, revision, time.time()),
-        )
+    def remember_source(
+        self, asset: str, root: str, tree: str, revision: int, fingerprint: str | None
+    ) -> None:
+        """Record the tree a source folder had, and its stat stamp when that can be trusted."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?)",
+                (asset, root, tree, revision, time.time()),
+            )
+            self._db.execute("DELETE FROM stamps WHERE asset=? AND root=?", (asset, root))
+            if fingerprint is not None:
+                self._db.execute("INSERT INTO stamps VALUES (?, ?, ?)", (asset, root, fingerprint))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
-    def source(self, asset: str, root: str) -> tuple[str, int] | None:
+    def source(self, asset: str, root: str) -> tuple[str, str | None] | None:
+        """(tree, stat fingerprint or None) recorded for a source folder, if any."""
         row = self._db.execute(
-            "SELECT tree, revision FROM sources WHERE asset=? AND root=?", (asset, root)
+            "SELECT s.tree, t.fingerprint FROM sources s LEFT JOIN stamps t"
+            " ON t.asset = s.asset AND t.root = s.root WHERE s.asset=? AND s.root=?",
+            (asset, root),
         ).fetchone()
         return (row[0], row[1]) if row else None
 

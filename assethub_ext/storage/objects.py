@@ -50,7 +50,9 @@ class ObjectWriter(Protocol):
 
     def __exit__(self, exc_type: object, *exc: object) -> None: ...
 
-    def put_file(self, path: str, size: int, known_digest: str | None = None) -> str: ...
+    def put_file(
+        self, path: str, size: int, known_digest: str | None = None, *, link: bool = False
+    ) -> str: ...
 
     def put_bytes(self, data: bytes) -> str: ...
 
@@ -59,6 +61,9 @@ class ObjectWriter(Protocol):
 
     @property
     def stored_bytes(self) -> int: ...
+
+    @property
+    def linked_files(self) -> int: ...
 
     def commit(self) -> None: ...
 
@@ -114,11 +119,13 @@ class BatchWriter:
         self._kept: set[str] = set()
         self._pending: dict[str, bytes] = {}
         self._pending_bytes = 0
+        self._linked = 0
 
     def append(self, digest: str, data: bytes) -> None:
         raise NotImplementedError
 
-    def _put_large(self, path: str, size: int, known_digest: str | None) -> str:
+    def _put_large(self, path: str, size: int, known_digest: str | None, link: bool) -> str:
+        """Store a large file; ``link`` asks for it to be taken by link where the store can."""
         raise NotImplementedError
 
     def keep(self, digests: Iterable[str]) -> None:
@@ -128,6 +135,11 @@ class BatchWriter:
     def stored_bytes(self) -> int:
         """Bytes this batch adds to the store (objects it already had cost nothing)."""
         return sum(size for _, _, size in self._rows.values())
+
+    @property
+    def linked_files(self) -> int:
+        """Large files taken by link rather than copied (``put_file(link=True)``)."""
+        return self._linked
 
     def put_bytes(self, data: bytes) -> str:
         digest = hash_bytes(data)
@@ -149,8 +161,14 @@ class BatchWriter:
         self._pending.clear()
         self._pending_bytes = 0
 
-    def put_file(self, path: str, size: int, known_digest: str | None = None) -> str:
-        """Store a file's bytes; returns the digest of exactly the bytes stored."""
+    def put_file(
+        self, path: str, size: int, known_digest: str | None = None, *, link: bool = False
+    ) -> str:
+        """Store a file's bytes; returns the digest of exactly the bytes stored.
+
+        ``link``: a large file may be taken by reflink or read-only hard link rather than
+        copied, where the store keeps files on the same file system (see ``core.links``).
+        """
         if size < LOOSE_THRESHOLD:
             fd = os.open(path, os.O_RDONLY)
             try:
@@ -160,7 +178,7 @@ class BatchWriter:
             if len(data) != size:
                 raise changed_while_adding(path)
             return self.put_bytes(data)
-        return self._put_large(path, size, known_digest)
+        return self._put_large(path, size, known_digest, link)
 
     def _have(self, digest: str) -> bool:
         """Whether the batch or the store already holds ``digest`` (then it is kept, not written)."""

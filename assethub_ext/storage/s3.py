@@ -498,7 +498,7 @@ class S3ObjectWriter(BatchWriter):
         self._pack = bytearray()
         self._pack_id = uuid.uuid4().hex
 
-    def _put_large(self, path: str, size: int, known_digest: str | None) -> str:
+    def _put_large(self, path: str, size: int, known_digest: str | None, link: bool) -> str:
         digest = known_digest or hash_file(path, size)
         if self._have(digest):
             return digest

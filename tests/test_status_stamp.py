@@ -1,0 +1,96 @@
+"""``status`` of an unchanged folder compares one stat digest; any doubt falls back to files."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from conftest import write_files
+
+from assethub_ext import Hub
+from assethub_ext.core.status import workspace_status
+from assethub_ext.core.tree import Tree
+
+DS = "alice/dataset/cv/digits"
+
+
+def _status(hub: Hub, data: Path, *, tree_reads: list[str]) -> list[tuple[str, str]]:
+    """Status of ``data``, noting every tree it had to read (the stamp path reads none)."""
+
+    def load_tree(digest: str) -> Tree:
+        tree_reads.append(digest)
+        return hub.load_tree(digest)
+
+    changes = workspace_status(DS, [str(data)], index=hub.index, load_tree=load_tree)
+    return [(c.path, c.status) for c in changes]
+
+
+def _age(root: Path, seconds: float = 5.0) -> None:
+    """Back-date every file, so none is "racily clean" (modified just before being hashed)."""
+    past = time.time() - seconds
+    for path in root.rglob("*"):
+        if path.is_file():
+            os.utime(path, (past, past))
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    root = write_files(tmp_path / "data", {"a.csv": "1,2\n", "sub/b.csv": "3,4\n", "c": "c"})
+    _age(root)
+    return root
+
+
+def test_unchanged_folder_is_answered_without_reading_a_tree(hub: Hub, data: Path) -> None:
+    hub.create(DS)
+    hub.add(DS, [str(data)])
+    reads: list[str] = []
+    assert _status(hub, data, tree_reads=reads) == []
+    assert reads == []
+
+
+def test_any_stat_change_falls_back_to_comparing_files(hub: Hub, data: Path) -> None:
+    hub.create(DS)
+    hub.add(DS, [str(data)])
+    reads: list[str] = []
+    os.utime(data / "a.csv")  # touched, same bytes: not a change
+    assert _status(hub, data, tree_reads=reads) == []
+    assert len(reads) == 1
+
+    stat = (data / "c").stat()
+    (data / "c").write_text("C")  # same size; the old mtime put back: ctime still moves
+    os.utime(data / "c", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert _status(hub, data, tree_reads=[]) == [("data/c", "changed")]
+
+    os.rename(data / "sub" / "b.csv", data / "sub" / "b2.csv")
+    assert sorted(_status(hub, data, tree_reads=[])) == [
+        ("data/c", "changed"),
+        ("data/sub/b.csv", "removed"),
+        ("data/sub/b2.csv", "added"),
+    ]
+
+
+def test_racily_clean_files_leave_no_stamp(hub: Hub, tmp_path: Path) -> None:
+    fresh = write_files(tmp_path / "fresh", {"a.csv": "1"})
+    soon = time.time() + 60  # as if written just before the scan, however slow this machine
+    os.utime(fresh / "a.csv", (soon, soon))
+    hub.create(DS)
+    hub.add(DS, [str(fresh)])
+    reads: list[str] = []
+    assert _status(hub, fresh, tree_reads=reads) == []
+    assert len(reads) == 1, "a file written within the racy margin must be compared, not trusted"
+
+
+def test_a_later_add_replaces_the_stamp(hub: Hub, data: Path) -> None:
+    hub.create(DS)
+    hub.add(DS, [str(data)])
+    write_files(data, {"new.csv": "n"})
+    _age(data)
+    assert _status(hub, data, tree_reads=[]) == [("data/new.csv", "added")]
+    hub.add(DS, [str(data)])
+    reads: list[str] = []
+    assert _status(hub, data, tree_reads=reads) == []
+    assert reads == []
+    (data / "new.csv").unlink()
+    assert _status(hub, data, tree_reads=[]) == [("data/new.csv", "removed")]
