@@ -4,12 +4,13 @@ import * as React from 'react';
 import { api, ICommit } from '../api';
 import { Pending, shortId, show, useLoad, when } from './common';
 
-interface IColumn {
+export interface IColumn {
   label: string;
   value: (commit: ICommit) => unknown;
 }
 
-function columnsFor(commits: ICommit[]): IColumn[] {
+/** The table's columns: commit, time, author, message, then every param and metric key. */
+export function columnsFor(commits: ICommit[]): IColumn[] {
   const keys = (pick: (c: ICommit) => Record<string, unknown>): string[] => {
     const all = new Set<string>();
     commits.forEach(c => Object.keys(pick(c)).forEach(k => all.add(k)));
@@ -32,10 +33,23 @@ function compare(a: unknown, b: unknown): number {
   return show(a).localeCompare(show(b));
 }
 
-/** Sort `commits` by `column`, ascending or not (a stable copy). */
+function missing(value: unknown): boolean {
+  return value === null || value === undefined;
+}
+
+/**
+ * Sort `commits` by `column`, ascending or not (a stable copy). Commits without the value
+ * go last either way, so sorting by a metric shows the commits that have it first.
+ */
 export function sortCommits(commits: ICommit[], column: IColumn, ascending: boolean): ICommit[] {
   const sign = ascending ? 1 : -1;
-  return [...commits].sort((x, y) => sign * compare(column.value(x), column.value(y)));
+  return [...commits].sort((x, y) => {
+    const [a, b] = [column.value(x), column.value(y)];
+    if (missing(a) || missing(b)) {
+      return Number(missing(a)) - Number(missing(b));
+    }
+    return sign * compare(a, b);
+  });
 }
 
 export function History(props: { ref_: string; openCommit: (ref: string) => void }): JSX.Element {
