@@ -2,7 +2,7 @@
 import * as React from 'react';
 
 import { api, ICommit } from '../api';
-import { Pending, shortId, show, useLoad, when } from './common';
+import { LoadMore, Pending, shortId, show, usePaged, when } from './common';
 
 export interface IColumn {
   label: string;
@@ -53,20 +53,24 @@ export function sortCommits(commits: ICommit[], column: IColumn, ascending: bool
 }
 
 export function History(props: { ref_: string; openCommit: (ref: string) => void }): JSX.Element {
-  const loaded = useLoad(() => api.log(props.ref_), props.ref_);
+  const paged = usePaged(async cursor => {
+    const page = await api.log(props.ref_, cursor);
+    return { items: page.commits, next: page.next };
+  }, props.ref_);
   const [sort, setSort] = React.useState<{ index: number; ascending: boolean }>({
     index: 1,
     ascending: false
   });
-  if (!loaded.data) {
-    return <Pending loaded={loaded} />;
+  if (!paged.data) {
+    return <Pending loaded={paged} />;
   }
-  const commits = loaded.data.commits;
+  const commits = paged.data;
   const columns = columnsFor(commits);
   const column = columns[Math.min(sort.index, columns.length - 1)];
   const rows = sortCommits(commits, column, sort.ascending);
   const asset = props.ref_.split(':')[0];
   return (
+    <>
     <table className="jp-AssetHub-table jp-AssetHub-history">
       <thead>
         <tr>
@@ -106,5 +110,7 @@ export function History(props: { ref_: string; openCommit: (ref: string) => void
         ))}
       </tbody>
     </table>
+    <LoadMore paged={paged} />
+    </>
   );
 }
