@@ -37,7 +37,13 @@ export function LineChart(props: ILineChartProps): JSX.Element {
   const y = scale(yDomain, [HEIGHT - BOTTOM, TOP]);
   return (
     <figure className="jp-AssetHub-chart">
-      <svg width={WIDTH} height={HEIGHT} role="img" aria-label={`${props.label} chart`}>
+      <svg
+        viewBox={`0 0 ${WIDTH} ${HEIGHT}`}
+        width="100%"
+        style={{ maxWidth: WIDTH }}
+        role="img"
+        aria-label={`${props.label} chart`}
+      >
         <g className="jp-AssetHub-axis">
           <line x1={LEFT} y1={HEIGHT - BOTTOM} x2={WIDTH - RIGHT} y2={HEIGHT - BOTTOM} />
           <line x1={LEFT} y1={TOP} x2={LEFT} y2={HEIGHT - BOTTOM} />

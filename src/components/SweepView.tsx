@@ -41,6 +41,11 @@ export function Studies(props: { path: string; open: (study: string) => void }):
   );
 }
 
+/** Numbers to four significant digits (a perturbed 0.1 * 3 reads 0.3, not 0.30000000000000004). */
+export function rounded(value: unknown): unknown {
+  return typeof value === 'number' ? Number(value.toPrecision(4)) : value;
+}
+
 function TrialsTable(props: { study: IStudy; open: (commit: string) => void }): JSX.Element {
   const { study } = props;
   const params = Array.from(new Set(study.trials.flatMap(t => Object.keys(t.params)))).sort();
@@ -68,7 +73,7 @@ function TrialsTable(props: { study: IStudy; open: (commit: string) => void }): 
           <tr key={t.trial} data-trial={t.trial} className={study.best?.trial === t.trial ? 'jp-AssetHub-best' : ''}>
             <th>{t.trial}</th>
             {params.map(p => (
-              <td key={p}>{show(t.params[p])}</td>
+              <td key={p}>{show(rounded(t.params[p]))}</td>
             ))}
             <td>{best(t)}</td>
             <td>{show(t.last_step)}</td>
@@ -88,7 +93,14 @@ export function FamilyTree(props: { study: IStudy; open: (commit: string) => voi
   }
   const tree = familyTree(props.study, 300);
   return (
-    <svg className="jp-AssetHub-family" width={tree.width} height={tree.height} role="img" aria-label="Family tree">
+    <svg
+      className="jp-AssetHub-family"
+      viewBox={`0 0 ${tree.width} ${tree.height}`}
+      width="100%"
+      style={{ maxWidth: tree.width }}
+      role="img"
+      aria-label="Family tree"
+    >
       {tree.rows.map(r => (
         <text key={r.trial} x={4} y={r.y + 4} className="jp-AssetHub-dim">
           {r.trial.slice(0, 8)}
@@ -136,7 +148,7 @@ export function SweepView(props: ISweepProps & { study: string }): JSX.Element {
       <Heading>
         {props.path.split('/').pop()} · study {study.study}
       </Heading>
-      <div className="jp-AssetHub-dim">
+      <div className="jp-AssetHub-dim jp-AssetHub-summary">
         {study.algorithm ?? 'sweep'} · {study.trials.length} trials · {study.direction} {study.metric ?? '–'}
         {study.best && ` · best ${show(study.best.value)} (${study.best.trial}, step ${show(study.best.step)})`}
         {study.truncated && ' · oldest checkpoints left out'}
