@@ -1,7 +1,7 @@
 # Asset Hub developer commands.
 #
 #   make lab    set up (first time only), load the examples, start JupyterLab
-#   make test   set up, lint (ruff, mypy, eslint), run pytest   (PYTEST_ARGS="-k foo -x")
+#   make test   set up, lint (ruff, mypy, eslint), run jest and pytest   (PYTEST_ARGS="-k foo -x")
 #   make setup  only the set-up;  make lint  only the linters;  make bench  the benchmarks
 #
 # Set-up is idempotent: each step has a stamp file and reruns only when its inputs changed
@@ -104,6 +104,7 @@ lint: setup
 	$(JLPM) eslint:check
 
 test: lint
+	$(JLPM) test
 	pytest $(PYTEST_ARGS)
 
 # LAB_ARGS passes extra options, e.g. make lab LAB_ARGS="--port=8890 --no-browser"

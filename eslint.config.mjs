@@ -37,5 +37,12 @@ export default tseslint.config(
       curly: ['error', 'all'],
       'prefer-arrow-callback': 'error'
     }
+  },
+  {
+    // jest's tests are type-checked against their own tsconfig (jest and node types).
+    files: ['src/__tests__/**/*.{ts,tsx}'],
+    languageOptions: {
+      parserOptions: { project: './tsconfig.test.json' }
+    }
   }
 );

@@ -43,9 +43,13 @@ export interface IDraft {
   updated_by: string;
 }
 
+/** The caller's level in an asset's folder; every change needs `edit`. */
+export type Access = 'none' | 'read' | 'run' | 'edit';
+
 export interface IRefs {
   path: string;
   type: AssetType;
+  access: Access;
   refs: IRef[];
   draft: IDraft | null;
 }
@@ -100,12 +104,22 @@ export interface IChange {
 /** Each key's value in a and in b. */
 export type SideBySide = Record<string, [unknown, unknown]>;
 
+/** Where a commit's code was: its git commit, and the stored patch of uncommitted changes. */
+export interface ICode {
+  commit: string | null;
+  remote: string | null;
+  dirty: boolean | null;
+  patch: string | null;
+  patch_truncated: boolean;
+}
+
 export interface IDiff {
   a: string;
   b: string;
   changes: IChange[];
   params: SideBySide;
   metrics: SideBySide;
+  code: { a: ICode | null; b: ICode | null };
 }
 
 export interface ILineageNode {
@@ -147,6 +161,61 @@ export interface IPins {
   pins: IPinStatus[];
 }
 
+export interface IStudySummary {
+  study: string;
+  trials: number;
+  updated_at: number;
+}
+
+export interface IStudyPoint {
+  step: number | null;
+  value: number | null;
+  commit: string;
+  event: 'checkpoint' | 'exploit';
+}
+
+export interface IBestPoint {
+  trial: string;
+  commit: string;
+  step: number | null;
+  value: number;
+}
+
+export interface ITrial {
+  trial: string;
+  branch: string;
+  head: string | null;
+  params: Values;
+  best: IBestPoint | null;
+  last_step: number | null;
+  checkpoints: number;
+  exploits: number;
+  points: IStudyPoint[];
+}
+
+/** An exploit: the loser's commit `to` copied the donor checkpoint `from`. */
+export interface IExploitEdge {
+  from: string;
+  to: string;
+  from_trial: string;
+  to_trial: string;
+  from_step: number | null;
+  step: number | null;
+}
+
+export interface IStudy {
+  path: string;
+  study: string;
+  algorithm: string | null;
+  metric: string | null;
+  direction: 'maximize' | 'minimize';
+  metrics: string[];
+  trials: ITrial[];
+  edges: IExploitEdge[];
+  best: IBestPoint | null;
+  truncated: boolean;
+}
+
 /** A query string from the arguments that are set. */
 export function query(args: Record<string, string | number | undefined>): string {
   const params = new URLSearchParams();
@@ -180,6 +249,11 @@ export const api = {
   diff: (a: string, b: string) => requestAPI<IDiff>(`diff${query({ a, b })}`),
   lineage: (ref: string) =>
     requestAPI<ILineage>(`lineage${query({ ref, direction: 'both', depth: 3 })}`),
+  changes: () => requestAPI<{ generation: string }>('changes'),
+  studies: (path: string) =>
+    requestAPI<{ path: string; studies: IStudySummary[] }>(`sweep${query({ path })}`),
+  study: (path: string, study: string, metric?: string) =>
+    requestAPI<IStudy>(`sweep${query({ path, study, metric })}`),
   pins: (notebook: string) => requestAPI<IPins>(`pins${query({ notebook })}`),
   branch: (ref: string, name: string) =>
     post<{ name: string; commit: string }>('branches', { ref, name }),

@@ -1,15 +1,19 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ReactWidget } from '@jupyterlab/ui-components';
+import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
+import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { AssetView } from './components/AssetView';
 import { Browser } from './components/Browser';
 import { CommitView } from './components/CommitView';
 import { CompareView } from './components/CompareView';
-import { messageOf } from './components/common';
+import { HubGeneration, messageOf } from './components/common';
 import { NotebookPins } from './components/NotebookPins';
+import { SweepView } from './components/SweepView';
+import { api } from './api';
 import { assetHubIcon } from './icon';
 import { writePin } from './notebook';
 import { requestAPI } from './request';
@@ -76,7 +80,8 @@ export type View =
   | { kind: 'browse' }
   | { kind: 'asset'; path: string }
   | { kind: 'commit'; ref: string }
-  | { kind: 'compare'; a: string; b: string };
+  | { kind: 'compare'; a: string; b: string }
+  | { kind: 'sweep'; path: string; study: string };
 
 async function confirm(question: string): Promise<boolean> {
   const result = await showDialog({
@@ -116,6 +121,7 @@ function Navigator(props: INavigatorProps): JSX.Element {
           path={view.path}
           openCommit={openCommit}
           compare={(a, b) => go({ kind: 'compare', a, b })}
+          openStudy={study => go({ kind: 'sweep', path: view.path, study })}
           pin={props.pin}
           confirm={confirm}
         />
@@ -124,6 +130,9 @@ function Navigator(props: INavigatorProps): JSX.Element {
         <CommitView key={view.ref} ref_={view.ref} openCommit={openCommit} openAsset={openAsset} />
       )}
       {view.kind === 'compare' && <CompareView a={view.a} b={view.b} />}
+      {view.kind === 'sweep' && (
+        <SweepView key={`${view.path}|${view.study}`} path={view.path} study={view.study} openCommit={openCommit} />
+      )}
     </section>
   );
 }
@@ -138,6 +147,39 @@ export class AssetHubPanel extends ReactWidget {
     this.title.label = 'Asset Hub';
     this.title.caption = 'Asset Hub';
     tracker?.currentChanged.connect(() => this.pinsChanged());
+    this._poll = new Poll({
+      factory: () => this._checkHub(),
+      frequency: { interval: POLL_INTERVAL, backoff: true, max: 60 * 1000 },
+      // Poll only while the panel is shown and the browser tab is visible.
+      standby: () => !this.isVisible || 'when-hidden'
+    });
+  }
+
+  /** How many hub changes the panel has seen (the views reload on each). */
+  get generation(): number {
+    return this._generation;
+  }
+
+  /** Ask the server whether the hub changed; a new token reloads every view. */
+  private async _checkHub(): Promise<void> {
+    const { generation } = await api.changes();
+    if (this._token !== null && generation !== this._token) {
+      this._generation++;
+      this._round++;
+      this._changed.emit();
+    }
+    this._token = generation;
+  }
+
+  /** Look for changes at once when the panel is shown again (it does not poll while hidden). */
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this._poll.refresh();
+  }
+
+  dispose(): void {
+    this._poll.dispose();
+    super.dispose();
   }
 
   /** Tell the panel that the active notebook's pins may have changed. */
@@ -176,25 +218,34 @@ export class AssetHubPanel extends ReactWidget {
   }
 
   private _round = 0;
+  private _generation = 0;
+  private _token: string | null = null;
+  private _poll: Poll;
   private _changed = new Signal<this, void>(this);
 }
 
+/** How often the shown panel asks whether the hub changed (GET changes: a few aggregates). */
+const POLL_INTERVAL = 5000;
+
 function PanelBody(props: { panel: AssetHubPanel }): JSX.Element {
   const { panel } = props;
-  const [state, setState] = React.useState({ notebook: panel.notebookPath, round: panel.round });
+  const snapshot = () => ({ notebook: panel.notebookPath, round: panel.round, generation: panel.generation });
+  const [state, setState] = React.useState(snapshot);
   React.useEffect(() => {
-    const update = () => setState({ notebook: panel.notebookPath, round: panel.round });
+    const update = () => setState(snapshot());
     panel.changed.connect(update);
     return () => {
       panel.changed.disconnect(update);
     };
   }, [panel]);
   return (
-    <div className="jp-AssetHub-body">
-      <header className="jp-AssetHub-header">Asset Hub</header>
-      <VersionBanner />
-      <NotebookPins notebook={state.notebook} round={state.round} pin={ref => panel.pin(ref)} />
-      <Navigator pin={state.notebook ? (ref: string) => panel.pin(ref) : null} />
-    </div>
+    <HubGeneration.Provider value={state.generation}>
+      <div className="jp-AssetHub-body">
+        <header className="jp-AssetHub-header">Asset Hub</header>
+        <VersionBanner />
+        <NotebookPins notebook={state.notebook} round={state.round} pin={ref => panel.pin(ref)} />
+        <Navigator pin={state.notebook ? (ref: string) => panel.pin(ref) : null} />
+      </div>
+    </HubGeneration.Provider>
   );
 }

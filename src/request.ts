@@ -35,11 +35,15 @@ function serverMessage(body: unknown): string | undefined {
  *
  * @param endPoint - path below `assethub/api/`, e.g. `version`
  * @param init - fetch options (method, body, headers)
+ * @param settings - the server connection (JupyterLab's own unless given)
  * @returns the decoded JSON body
  * @throws {AssetHubRequestError} on a network failure or a non-2xx answer
  */
-export async function requestAPI<T>(endPoint: string, init: RequestInit = {}): Promise<T> {
-  const settings = ServerConnection.makeSettings();
+export async function requestAPI<T>(
+  endPoint: string,
+  init: RequestInit = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
   const url = URLExt.join(settings.baseUrl, 'assethub', 'api', endPoint);
 
   let response: Response;

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -489,3 +490,211 @@ async def test_pins_refuse_paths_out_of_the_server_root(
     refused(await call("GET", "pins", notebook="missing.ipynb"), 404, "not_found")
     write_files(jp_root_dir, {"bad.ipynb": "{}", "bad.assethub.lock": "not json"})
     refused(await call("GET", "pins", notebook="bad.ipynb"), 400, "invalid")
+
+
+# -- what the panel polls, shows and hides ----------------------------------------------------
+
+
+async def test_changes_token_moves_with_any_write_from_anywhere(
+    call: Call, filled: dict[str, str], cli: Callable[..., Any], make_hub: Callable[..., Hub]
+) -> None:
+    first = ok(await call("GET", "changes"))["generation"]
+    assert ok(await call("GET", "changes", user="bob"))["generation"] == first  # no change
+    seen = {first}
+    writes = [
+        lambda: cli("tag", f"{M}:main", "from-cli"),  # another process
+        lambda: make_hub("alice").branch_create(f"{M}:main", "more"),
+        lambda: make_hub("alice").share("alice/model/cls", "bob", "read"),
+        lambda: make_hub("alice").branch_delete(M, "more"),
+    ]
+    for write in writes:
+        done = write()
+        assert getattr(done, "returncode", 0) == 0, done
+        token = ok(await call("GET", "changes"))["generation"]
+        assert token not in seen
+        seen.add(token)
+
+
+async def test_refs_and_describe_report_the_callers_access(
+    call: Call, filled: dict[str, str]
+) -> None:
+    assert ok(await call("GET", "refs", path=M))["access"] == "edit"
+    ok(
+        await call(
+            "PUT", "grants", body={"folder": "alice/model/cls", "principal": "bob", "level": "run"}
+        )
+    )
+    assert ok(await call("GET", "refs", user="bob", path=M))["access"] == "run"
+    assert ok(await call("GET", "asset", user="bob", path=M))["access"] == "run"
+    refused(await call("GET", "refs", user="carol", path=M), 403, "forbidden")
+
+
+def _git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+async def test_diff_shows_each_sides_code_commit_and_stored_patch(
+    call: Call, hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = write_files(tmp_path / "code", {"train.py": "lr = 0.1\n"})
+    _git(repo, "init", "-q")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "add", "train.py")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "x")
+    head = _git(repo, "rev-parse", "HEAD")
+    hub.create(M)
+    monkeypatch.chdir(repo)
+    hub.commit(f"{M}:main", str(write_files(tmp_path / "w1", {"w": "1"})))
+    (repo / "train.py").write_text("lr = 0.3\n")
+    hub.branch_create(f"{M}:main", "dirty")
+    hub.commit(f"{M}:dirty", str(write_files(tmp_path / "w2", {"w": "2"})))
+    monkeypatch.chdir(tmp_path)  # not a git repository
+    hub.branch_create(f"{M}:main", "nogit")
+    hub.commit(f"{M}:nogit", str(write_files(tmp_path / "w3", {"w": "3"})))
+    code = ok(await call("GET", "diff", a=f"{M}:main", b=f"{M}:dirty"))["code"]
+    assert code["a"] == {
+        "commit": head,
+        "remote": None,
+        "dirty": False,
+        "patch": None,
+        "patch_truncated": False,
+    }
+    assert code["b"]["commit"] == head and code["b"]["dirty"] is True
+    assert "-lr = 0.1\n+lr = 0.3" in code["b"]["patch"]
+    assert ok(await call("GET", "diff", a=f"{M}:dirty", b=f"{M}:nogit"))["code"]["b"] is None
+
+
+# -- sweeps -----------------------------------------------------------------------------------
+
+SW = "alice/model/cls/sweepy"
+
+
+def _checkpoint(
+    hub: Hub, where: Path, trial: str, step: int, value: float, *, study: str = "pbt1", **extra: Any
+) -> str:
+    """A checkpoint commit on ``sweeps/<study>/<trial>`` as the sweep contract lays it down."""
+    files = write_files(where / f"{study}-{trial}-{step}", {"model.bin": f"{trial}{step}"})
+    meta: dict[str, Any] = {"study": study, "trial": trial, "step": step, "algorithm": "pbt"}
+    if study == "pbt1":  # the objective, as proposed for the contract; "other" records none
+        meta.update(metric="val_accuracy", direction="maximize")
+    meta.update(extra.pop("meta", {"event": "checkpoint"}))
+    return hub.commit(
+        f"{SW}:sweeps/{study}/{trial}",
+        str(files),
+        params=extra.pop("params", {"lr": 0.1}),
+        metrics={"val_accuracy": value, "loss": 1 - value},
+        metadata={"sweep": meta},
+        **extra,
+    ).id
+
+
+@pytest.fixture
+def sweep(hub: Hub, tmp_path: Path) -> dict[str, str]:
+    """Study pbt1: t0000 (steps 1, 2) and t0001 (steps 1, 2, then exploits t0000's step 2)."""
+    hub.create(SW)
+    hub.commit(f"{SW}:main", str(write_files(tmp_path / "base", {"model.bin": "0"})))
+    for trial in ("t0000", "t0001"):
+        hub.branch_create(f"{SW}:main", f"sweeps/pbt1/{trial}")
+    ids = {
+        "a1": _checkpoint(hub, tmp_path, "t0000", 1, 0.5),
+        "a2": _checkpoint(hub, tmp_path, "t0000", 2, 0.7),
+        "b1": _checkpoint(hub, tmp_path, "t0001", 1, 0.3),
+        "b2": _checkpoint(hub, tmp_path, "t0001", 2, 0.4),
+    }
+    explore = {"lr": {"from": 0.1, "to": 0.12, "how": "perturb"}}
+    ids["b3"] = _checkpoint(
+        hub,
+        tmp_path,
+        "t0001",
+        3,
+        0.72,
+        params={"lr": 0.12},
+        meta={
+            "event": "exploit",
+            "source": {"trial": "t0000", "commit": ids["a2"]},
+            "explore": explore,
+        },
+        inputs=[f"{SW}:{ids['a2']}"],
+    )
+    hub.branch_create(f"{SW}:main", "sweeps/other/t0000")
+    _checkpoint(hub, tmp_path, "t0000", 1, 0.1, study="other")
+    hub.branch_create(f"{SW}:main", "sweeps/pbt1/t0002")  # started, nothing saved yet
+    return ids
+
+
+async def test_sweep_lists_studies_and_reads_a_study(call: Call, sweep: dict[str, str]) -> None:
+    studies = ok(await call("GET", "sweep", path=SW))["studies"]
+    assert [(s["study"], s["trials"]) for s in studies] == [("other", 1), ("pbt1", 3)]
+    study = ok(await call("GET", "sweep", path=SW, study="pbt1"))
+    assert (study["metric"], study["direction"], study["algorithm"]) == (
+        "val_accuracy",
+        "maximize",
+        "pbt",
+    )
+    assert study["metrics"] == ["loss", "val_accuracy"] and study["truncated"] is False
+    assert ok(await call("GET", "sweep", path=SW, study="other"))["metric"] == "loss"  # first
+    rows = {t["trial"]: t for t in study["trials"]}
+    assert sorted(rows) == ["t0000", "t0001", "t0002"]
+    loser = rows["t0001"]
+    assert (loser["checkpoints"], loser["exploits"], loser["last_step"]) == (3, 1, 3)
+    assert loser["params"] == {"lr": 0.12} and loser["head"] == sweep["b3"]
+    assert [(p["step"], p["value"], p["event"]) for p in loser["points"]] == [
+        (1, 0.3, "checkpoint"),
+        (2, 0.4, "checkpoint"),
+        (3, 0.72, "exploit"),
+    ]
+    assert rows["t0000"]["best"] == {
+        "trial": "t0000",
+        "commit": sweep["a2"],
+        "step": 2,
+        "value": 0.7,
+    }
+    assert rows["t0002"]["checkpoints"] == 0 and rows["t0002"]["best"] is None
+    assert study["best"]["commit"] == sweep["b3"]
+    assert study["edges"] == [
+        {
+            "from": sweep["a2"],
+            "to": sweep["b3"],
+            "from_trial": "t0000",
+            "to_trial": "t0001",
+            "from_step": 2,
+            "step": 3,
+        }
+    ]
+    lowest = ok(
+        await call("GET", "sweep", path=SW, study="pbt1", metric="loss", direction="minimize")
+    )
+    assert lowest["best"]["commit"] == sweep["b3"] and lowest["metric"] == "loss"
+    assert {t["trial"]: t["best"]["step"] for t in lowest["trials"] if t["best"]} == {
+        "t0000": 2,
+        "t0001": 3,
+    }
+
+
+async def test_sweep_ignores_commits_that_are_not_its_checkpoints(
+    call: Call, hub: Hub, sweep: dict[str, str], tmp_path: Path
+) -> None:
+    files = str(write_files(tmp_path / "odd", {"model.bin": "odd"}))
+    hub.commit(f"{SW}:sweeps/pbt1/t0000", files, metadata={"sweep": "junk"})
+    hub.commit(
+        f"{SW}:sweeps/pbt1/t0000",
+        files,
+        metrics={"val_accuracy": "high"},
+        metadata={"sweep": {"study": "pbt1", "trial": "t0000", "step": True, "event": 7}},
+    )
+    rows = {t["trial"]: t for t in ok(await call("GET", "sweep", path=SW, study="pbt1"))["trials"]}
+    odd = next(p for p in rows["t0000"]["points"] if p["step"] is None)
+    assert rows["t0000"]["checkpoints"] == 3  # the junk metadata is not a checkpoint
+    assert (odd["step"], odd["value"], odd["event"]) == (None, None, "checkpoint")
+    assert rows["t0000"]["best"]["commit"] == sweep["a2"]
+
+
+async def test_sweep_refuses_bad_input_and_strangers(call: Call, sweep: dict[str, str]) -> None:
+    for study in ("../x", "", "a/b", "x" * 65, "-lead"):
+        refused(await call("GET", "sweep", path=SW, study=study), 400, "invalid")
+    refused(await call("GET", "sweep", path=SW, study="pbt1", direction="up"), 400, "invalid")
+    assert "sweeps/none/<trial>" in refused(await call("GET", "sweep", path=SW, study="none"), 404)
+    refused(await call("GET", "sweep", path="alice/model/cls/../x"), 400, "invalid")
+    refused(await call("GET", "sweep", path="alice/model/cls/missing", study="pbt1"), 404)
+    refused(await call("GET", "sweep", user="bob", path=SW, study="pbt1"), 403, "forbidden")
+    refused(await call("GET", "sweep"), 400, "invalid")

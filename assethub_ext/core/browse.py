@@ -6,6 +6,7 @@ commits or a commit of 100,000 files costs one page of work per call, not the wh
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -112,6 +113,7 @@ class BrowseOps(HubContext):
         info: dict[str, Any] = {
             "path": str(target),
             "type": asset.type,
+            "access": self.access(conn, asset.folder),
             "refs": [
                 {
                     "name": r.name,
@@ -199,6 +201,16 @@ class BrowseOps(HubContext):
             return self.objects.read_range(entry.digest, start, end)
 
         return FileBlob(commit.id, name, entry.digest, entry.size, entry.mode, read)
+
+    def generation(self) -> str:
+        """A short token that changes whenever anything in the hub changes (from any process).
+
+        Front ends poll it to refresh after a CLI command, another kernel or a pipeline run.
+        It says only that something changed, never what, so anyone signed in may ask.
+        """
+        with self.meta.read() as conn:
+            marks = self.catalog.change_marks(conn)
+        return hashlib.blake2b(repr(marks).encode(), digest_size=8).hexdigest()
 
     # -- sharing ---------------------------------------------------------------------------
     def grants(self, path: str) -> dict[str, Any]:

@@ -167,6 +167,11 @@ class HubContext:
     def can(self, conn: Connection, folder: FolderRow, needed: str) -> bool:
         return self._level(conn, folder) >= LEVELS[needed]
 
+    def access(self, conn: Connection, folder: FolderRow) -> str:
+        """The caller's level in ``folder`` by name ('none', 'read', 'run', 'edit'), so that a
+        front end can hide what would be refused (the core still checks every call)."""
+        return _name(self._level(conn, folder))
+
     # -- lookup ----------------------------------------------------------------------------
     def _folder(self, conn: Connection, path: FolderPath) -> FolderRow:
         folder = self.catalog.folder(conn, path.owner, path.type, path.folder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
     from ..storage.metadata import CommitRow
 
 MAX_LINEAGE_DEPTH = 50
+MAX_PATCH_TEXT = 256 * 1024
+"""How much of a stored patch of uncommitted changes a diff carries as text."""
+_DIGEST = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,8 @@ class Diff:
     changes: list[TreeChange]
     params: dict[str, tuple[Any, Any]]
     metrics: dict[str, tuple[Any, Any]]
+    code: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None)
+    """Each side's code: its git commit, remote, dirtiness and stored patch (see ``code_of``)."""
 
 
 @dataclass
@@ -87,7 +93,28 @@ class HistoryOps(HubContext):
             diff_trees(ta, tb),
             _side_by_side(ca.params, cb.params),
             _side_by_side(ca.metrics, cb.metrics),
+            (self.code_of(ca), self.code_of(cb)),
         )
+
+    def code_of(self, commit: CommitRow) -> dict[str, Any] | None:
+        """The git commit a commit was made at and its patch of uncommitted changes, as text.
+
+        None when the code was not in git. The patch (stored at commit time, see
+        ``lineage.capture_code``) is cut to ``MAX_PATCH_TEXT`` characters' worth of bytes;
+        ``patch`` is None when there was none or its object is gone from the store.
+        """
+        code = commit.lineage.get("code")
+        if not isinstance(code, dict):
+            return None
+        shown: dict[str, Any] = {k: code.get(k) for k in ("commit", "remote", "dirty")}
+        shown.update(patch=None, patch_truncated=False)
+        digest = code.get("patch")
+        digest = digest if isinstance(digest, str) and _DIGEST.fullmatch(digest) else None
+        if digest is not None and not self.objects.missing([digest]):
+            data = self.objects.read_bytes(digest)
+            shown["patch"] = data[:MAX_PATCH_TEXT].decode("utf-8", "replace")
+            shown["patch_truncated"] = len(data) > MAX_PATCH_TEXT
+        return shown
 
     def lineage(
         self, ref: str, *, up: bool = True, down: bool = False, depth: int = 10

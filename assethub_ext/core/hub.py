@@ -18,10 +18,11 @@ from .models import ModelOps
 from .names import AssetPath, FolderPath, check_segment, parse_path, quote
 from .pins import PinOps
 from .runs import RunOps
+from .studies import StudyOps
 from .tree import Tree
 
 
-class Hub(RunOps, BrowseOps, DatasetOps, ModelOps, HistoryOps, Maintenance, PinOps):
+class Hub(RunOps, BrowseOps, StudyOps, DatasetOps, ModelOps, HistoryOps, Maintenance, PinOps):
     """A hub: one metadata store and one object store, acted on as ``user``.
 
     ``Hub()`` opens the hub named by the environment (``ASSETHUB_HOME`` and friends);

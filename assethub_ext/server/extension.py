@@ -45,6 +45,19 @@ class VersionHandler(AssetHubHandler):
         self.finish({"version": __version__})
 
 
+class ChangesHandler(AssetHubHandler):
+    """``GET /assethub/api/changes``: a token that changes when anything in the hub changes.
+
+    The panel polls it (cheap: a few aggregates) to refresh after the CLI, a kernel or a
+    pipeline wrote to the hub.
+    """
+
+    @tornado.web.authenticated
+    @authorized
+    def get(self) -> None:
+        self.finish({"generation": self.hub.generation()})
+
+
 class FoldersHandler(AssetHubHandler):
     """Folders you may read; create a folder; delete an (empty) folder."""
 
@@ -174,6 +187,26 @@ class LineageHandler(AssetHubHandler):
             depth=depth,
         )
         self.finish(views.lineage(graph))
+
+
+class SweepHandler(AssetHubHandler):
+    """A model's sweep studies; with ``study``, its trials, objective curves and exploits."""
+
+    @tornado.web.authenticated
+    @authorized
+    def get(self) -> None:
+        path, study = self.required_arg("path"), self.optional_arg("study")
+        if study is None:
+            self.finish(self.hub.studies(path))
+            return
+        self.finish(
+            self.hub.study(
+                path,
+                study,
+                metric=self.optional_arg("metric"),
+                direction=self.optional_arg("direction"),
+            )
+        )
 
 
 class FileHandler(AssetHubHandler):
@@ -397,6 +430,7 @@ def api_handlers() -> list[tuple[str, type[AssetHubHandler]]]:
     """The (path below ``/assethub/api/``, handler class) pairs this extension serves."""
     return [
         ("version", VersionHandler),
+        ("changes", ChangesHandler),
         ("folders", FoldersHandler),
         ("assets", AssetsHandler),
         ("asset", AssetHandler),
@@ -406,6 +440,7 @@ def api_handlers() -> list[tuple[str, type[AssetHubHandler]]]:
         ("tree", TreeHandler),
         ("diff", DiffHandler),
         ("lineage", LineageHandler),
+        ("sweep", SweepHandler),
         ("file", FileHandler),
         ("branches", BranchesHandler),
         ("tags", TagsHandler),

@@ -48,6 +48,7 @@ def diff(result: Diff) -> dict[str, Any]:
         "changes": [asdict(c) for c in result.changes],
         "params": {k: list(v) for k, v in result.params.items()},
         "metrics": {k: list(v) for k, v in result.metrics.items()},
+        "code": {"a": result.code[0], "b": result.code[1]},
     }
 
 

@@ -5,11 +5,14 @@ import { api, IRef, IRefs } from '../api';
 import { Actions } from './Actions';
 import { Heading, Pending, shortId, useLoad, when } from './common';
 import { History } from './History';
+import { MetricChart } from './MetricChart';
+import { Studies } from './SweepView';
 
 export interface IAssetViewProps {
   path: string;
   openCommit: (ref: string) => void;
   compare: (a: string, b: string) => void;
+  openStudy: (study: string) => void;
   pin: ((ref: string) => void) | null;
   confirm: (question: string) => Promise<boolean>;
 }
@@ -62,6 +65,12 @@ function Compare(props: { refs: IRefs; compare: (a: string, b: string) => void }
   );
 }
 
+/** The branches a model's metric chart offers: main first, sweep trials left to the sweep view. */
+export function chartBranches(refs: IRefs): string[] {
+  const names = refs.refs.filter(r => r.kind === 'branch' && !r.name.startsWith('sweeps/')).map(r => r.name);
+  return names.includes('main') ? ['main', ...names.filter(n => n !== 'main')] : names;
+}
+
 export function AssetView(props: IAssetViewProps): JSX.Element {
   const loaded = useLoad(() => api.refs(props.path), props.path);
   if (!loaded.data) {
@@ -95,9 +104,19 @@ export function AssetView(props: IAssetViewProps): JSX.Element {
         )}
       </ul>
       <Compare refs={refs} compare={props.compare} />
-      <Heading>Actions</Heading>
-      <Actions refs={refs} changed={loaded.reload} confirm={props.confirm} />
+      {refs.access === 'edit' ? (
+        <>
+          <Heading>Actions</Heading>
+          <Actions refs={refs} changed={loaded.reload} confirm={props.confirm} />
+        </>
+      ) : (
+        <div className="jp-AssetHub-status jp-AssetHub-access">
+          You may {refs.access} here: changes need edit (ask the folder's owner).
+        </div>
+      )}
+      {!versions && <Studies path={refs.path} open={props.openStudy} />}
       <Heading>History</Heading>
+      {!versions && <MetricChart asset={refs.path} branches={chartBranches(refs)} openCommit={props.openCommit} />}
       <History ref_={`${refs.path}:main`} openCommit={props.openCommit} />
     </div>
   );

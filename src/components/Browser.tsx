@@ -2,7 +2,7 @@
 import * as React from 'react';
 
 import { api, IAssetSummary } from '../api';
-import { Heading, Pending, useLoad } from './common';
+import { Heading, LoadMore, Pending, useLoad, usePaged } from './common';
 
 export interface IBrowserProps {
   openAsset: (path: string) => void;
@@ -37,19 +37,25 @@ export function folderQuery(path: string | undefined, q: string | undefined): Re
 }
 
 function AssetList(props: { folder?: string; q?: string; open: (path: string) => void }): JSX.Element {
-  const loaded = useLoad(() => api.assets(folderQuery(props.folder, props.q)), `${props.folder}|${props.q}`);
-  if (!loaded.data) {
-    return <Pending loaded={loaded} />;
+  const paged = usePaged(async cursor => {
+    const page = await api.assets({ ...folderQuery(props.folder, props.q), cursor });
+    return { items: page.assets, next: page.next };
+  }, `${props.folder}|${props.q}`);
+  if (!paged.data) {
+    return <Pending loaded={paged} />;
   }
-  if (loaded.data.assets.length === 0) {
+  if (paged.data.length === 0) {
     return <div className="jp-AssetHub-status">No assets.</div>;
   }
   return (
-    <ul className="jp-AssetHub-list">
-      {loaded.data.assets.map(asset => (
-        <AssetRow key={asset.path} asset={asset} open={props.open} />
-      ))}
-    </ul>
+    <>
+      <ul className="jp-AssetHub-list">
+        {paged.data.map(asset => (
+          <AssetRow key={asset.path} asset={asset} open={props.open} />
+        ))}
+      </ul>
+      <LoadMore paged={paged} />
+    </>
   );
 }
 

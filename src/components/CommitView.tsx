@@ -4,17 +4,21 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import { api, fileQuery } from '../api';
-import { Heading, humanSize, Pending, shortId, useLoad, ValuesTable, when } from './common';
+import { Heading, humanSize, LoadMore, Pending, shortId, useLoad, usePaged, ValuesTable, when } from './common';
 import { LineageGraph } from './LineageGraph';
 
 function Files(props: { ref_: string }): JSX.Element {
-  const loaded = useLoad(() => api.tree(props.ref_), props.ref_);
-  if (!loaded.data) {
-    return <Pending loaded={loaded} />;
+  const paged = usePaged(async cursor => {
+    const page = await api.tree(props.ref_, cursor);
+    return { items: page.files, next: page.next };
+  }, props.ref_);
+  if (!paged.data) {
+    return <Pending loaded={paged} />;
   }
   const base = URLExt.join(ServerConnection.makeSettings().baseUrl, 'assethub', 'api');
-  const { files, total } = loaded.data;
+  const files = paged.data;
   return (
+    <>
     <table className="jp-AssetHub-table jp-AssetHub-files">
       <tbody>
         {files.map(f => (
@@ -27,13 +31,10 @@ function Files(props: { ref_: string }): JSX.Element {
             <td>{humanSize(f.size)}</td>
           </tr>
         ))}
-        {total > files.length && (
-          <tr>
-            <td colSpan={2}>… and {total - files.length} more</td>
-          </tr>
-        )}
       </tbody>
     </table>
+    <LoadMore paged={paged} />
+    </>
   );
 }
 

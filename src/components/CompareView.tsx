@@ -1,8 +1,8 @@
 /** Two refs side by side: files added, removed and changed; params and metrics. */
 import * as React from 'react';
 
-import { api, SideBySide } from '../api';
-import { Heading, humanSize, Pending, show, useLoad } from './common';
+import { api, ICode, SideBySide } from '../api';
+import { Heading, humanSize, Pending, shortId, show, useLoad } from './common';
 
 function SideBySideTable(props: { title: string; values: SideBySide; a: string; b: string }): JSX.Element | null {
   const keys = Object.keys(props.values).sort();
@@ -32,6 +32,47 @@ function SideBySideTable(props: { title: string; values: SideBySide; a: string; 
         })}
       </tbody>
     </table>
+  );
+}
+
+function CodeSide(props: { name: string; code: ICode | null }): JSX.Element {
+  const { code } = props;
+  if (!code || !code.commit) {
+    return <div className="jp-AssetHub-dim">{props.name}: code not in git</div>;
+  }
+  return (
+    <div className="jp-AssetHub-code-side" data-side={props.name}>
+      <div>
+        {props.name}: git <code title={code.commit}>{shortId(code.commit)}</code>
+        {code.remote && <span className="jp-AssetHub-dim"> {code.remote}</span>}
+        {code.dirty ? ' + uncommitted changes' : ''}
+      </div>
+      {code.patch && (
+        <details>
+          <summary>stored patch{code.patch_truncated ? ' (cut short)' : ''}</summary>
+          <pre className="jp-AssetHub-patch">{code.patch}</pre>
+        </details>
+      )}
+    </div>
+  );
+}
+
+/** Each side's code: the git commits (one line when equal) and stored patches of uncommitted changes. */
+export function CodeDiff(props: { a: string; b: string; code: { a: ICode | null; b: ICode | null } }): JSX.Element {
+  const { a, b } = props.code;
+  const same = a?.commit && a.commit === b?.commit && !a.patch && !b?.patch;
+  return (
+    <section className="jp-AssetHub-code">
+      <Heading>Code</Heading>
+      {same ? (
+        <div className="jp-AssetHub-status">Both made at git {shortId(a!.commit!)}.</div>
+      ) : (
+        <>
+          <CodeSide name={props.a} code={a} />
+          <CodeSide name={props.b} code={b} />
+        </>
+      )}
+    </section>
   );
 }
 
@@ -66,6 +107,7 @@ export function CompareView(props: { a: string; b: string }): JSX.Element {
       )}
       <SideBySideTable title="params" values={diff.params} a={name(props.a)} b={name(props.b)} />
       <SideBySideTable title="metrics" values={diff.metrics} a={name(props.a)} b={name(props.b)} />
+      <CodeDiff a={name(props.a)} b={name(props.b)} code={diff.code} />
     </div>
   );
 }

@@ -2,14 +2,15 @@
 import * as React from 'react';
 
 import { api, ICommit } from '../api';
-import { Pending, shortId, show, useLoad, when } from './common';
+import { LoadMore, Pending, shortId, show, usePaged, when } from './common';
 
-interface IColumn {
+export interface IColumn {
   label: string;
   value: (commit: ICommit) => unknown;
 }
 
-function columnsFor(commits: ICommit[]): IColumn[] {
+/** The table's columns: commit, time, author, message, then every param and metric key. */
+export function columnsFor(commits: ICommit[]): IColumn[] {
   const keys = (pick: (c: ICommit) => Record<string, unknown>): string[] => {
     const all = new Set<string>();
     commits.forEach(c => Object.keys(pick(c)).forEach(k => all.add(k)));
@@ -32,27 +33,44 @@ function compare(a: unknown, b: unknown): number {
   return show(a).localeCompare(show(b));
 }
 
-/** Sort `commits` by `column`, ascending or not (a stable copy). */
+function missing(value: unknown): boolean {
+  return value === null || value === undefined;
+}
+
+/**
+ * Sort `commits` by `column`, ascending or not (a stable copy). Commits without the value
+ * go last either way, so sorting by a metric shows the commits that have it first.
+ */
 export function sortCommits(commits: ICommit[], column: IColumn, ascending: boolean): ICommit[] {
   const sign = ascending ? 1 : -1;
-  return [...commits].sort((x, y) => sign * compare(column.value(x), column.value(y)));
+  return [...commits].sort((x, y) => {
+    const [a, b] = [column.value(x), column.value(y)];
+    if (missing(a) || missing(b)) {
+      return Number(missing(a)) - Number(missing(b));
+    }
+    return sign * compare(a, b);
+  });
 }
 
 export function History(props: { ref_: string; openCommit: (ref: string) => void }): JSX.Element {
-  const loaded = useLoad(() => api.log(props.ref_), props.ref_);
+  const paged = usePaged(async cursor => {
+    const page = await api.log(props.ref_, cursor);
+    return { items: page.commits, next: page.next };
+  }, props.ref_);
   const [sort, setSort] = React.useState<{ index: number; ascending: boolean }>({
     index: 1,
     ascending: false
   });
-  if (!loaded.data) {
-    return <Pending loaded={loaded} />;
+  if (!paged.data) {
+    return <Pending loaded={paged} />;
   }
-  const commits = loaded.data.commits;
+  const commits = paged.data;
   const columns = columnsFor(commits);
   const column = columns[Math.min(sort.index, columns.length - 1)];
   const rows = sortCommits(commits, column, sort.ascending);
   const asset = props.ref_.split(':')[0];
   return (
+    <>
     <table className="jp-AssetHub-table jp-AssetHub-history">
       <thead>
         <tr>
@@ -92,5 +110,7 @@ export function History(props: { ref_: string; openCommit: (ref: string) => void
         ))}
       </tbody>
     </table>
+    <LoadMore paged={paged} />
+    </>
   );
 }

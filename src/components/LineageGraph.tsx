@@ -32,13 +32,14 @@ export function columns(lineage: ILineage): Map<string, number> {
   return column;
 }
 
-interface IPlaced {
+export interface IPlaced {
   node: ILineageNode;
   x: number;
   y: number;
 }
 
-function place(lineage: ILineage): IPlaced[] {
+/** Each node's top-left corner: its column from `columns`, rows filled top down per column. */
+export function place(lineage: ILineage): IPlaced[] {
   const column = columns(lineage);
   const min = Math.min(0, ...column.values());
   const rows = new Map<number, number>();

@@ -12,24 +12,96 @@ export function messageOf(reason: unknown): string {
   return reason instanceof Error ? reason.message : String(reason);
 }
 
-/** Load `fetch()` when `key` changes; a late answer for an older key is dropped. */
+/**
+ * How many times the panel saw the hub change (GET changes moved: a write from this panel,
+ * the CLI, a kernel or a pipeline); every view loaded with `useLoad` or `usePaged` then
+ * fetches again, keeping what it shows until the new answer arrives.
+ */
+export const HubGeneration = React.createContext<number>(0);
+
+/**
+ * Load `fetch()` when `key` changes (showing "Loading…") or the hub changed (keeping the
+ * shown data meanwhile); a late answer for an older request is dropped.
+ */
 export function useLoad<T>(fetch: () => Promise<T>, key: string): ILoaded<T> {
+  const generation = React.useContext(HubGeneration);
   const [state, setState] = React.useState<{ data: T | null; error: string | null }>({
     data: null,
     error: null
   });
   const [round, setRound] = React.useState(0);
+  const shownKey = React.useRef<string | null>(null);
   React.useEffect(() => {
     let live = true;
-    setState({ data: null, error: null });
+    if (shownKey.current !== key) {
+      shownKey.current = key;
+      setState({ data: null, error: null });
+    }
     fetch()
       .then(data => live && setState({ data, error: null }))
       .catch(reason => live && setState({ data: null, error: messageOf(reason) }));
     return () => {
       live = false;
     };
-  }, [key, round]);
+  }, [key, round, generation]);
   return { ...state, reload: () => setRound(r => r + 1) };
+}
+
+/** One page of a listing: its items and the cursor of the next page. */
+export interface IPage<T> {
+  items: T[];
+  next: string | null;
+}
+
+export interface IPaged<T> extends ILoaded<T[]> {
+  /** Fetch the next page and append it; null when there is none (or one is on its way). */
+  more: (() => void) | null;
+}
+
+/**
+ * The first page of a listing, and more pages on demand. A change of `key` or of the hub
+ * starts again from the first page.
+ */
+export function usePaged<T>(fetch: (cursor?: string) => Promise<IPage<T>>, key: string): IPaged<T> {
+  const first = useLoad(() => fetch(), key);
+  const [extra, setExtra] = React.useState<{ items: T[]; next: string | null; busy: boolean; error: string | null }>({
+    items: [],
+    next: null,
+    busy: false,
+    error: null
+  });
+  React.useEffect(() => setExtra({ items: [], next: null, busy: false, error: null }), [first.data]);
+  const next = extra.items.length > 0 ? extra.next : first.data?.next ?? null;
+  const more =
+    next === null || extra.busy
+      ? null
+      : () => {
+          setExtra(e => ({ ...e, busy: true, error: null }));
+          fetch(next)
+            .then(page => setExtra(e => ({ items: [...e.items, ...page.items], next: page.next, busy: false, error: null })))
+            .catch(reason => setExtra(e => ({ ...e, busy: false, error: messageOf(reason) })));
+        };
+  return {
+    data: first.data ? [...first.data.items, ...extra.items] : null,
+    error: first.error ?? extra.error,
+    reload: first.reload,
+    more
+  };
+}
+
+/** Under a paged listing: a refused next page, and the "Load more" button while there is more. */
+export function LoadMore(props: { paged: IPaged<unknown> }): JSX.Element | null {
+  const { more, error, data } = props.paged;
+  return (
+    <>
+      {error !== null && data !== null && <ErrorLine message={error} />}
+      {more && (
+        <button className="jp-mod-styled jp-AssetHub-more" onClick={more}>
+          Load more
+        </button>
+      )}
+    </>
+  );
 }
 
 /** What a view shows while loading or after a refusal; null once the data is there. */
