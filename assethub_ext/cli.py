@@ -360,9 +360,10 @@ def show(ref: str, files: bool, as_json: bool) -> None:
     """A commit: its refs, files, params, metrics and lineage."""
     with _hub() as hub:
         info = hub.show(ref)
-    commit, tree = info.pop("commit"), info.pop("tree")
+    commit, tree, evaluations = info.pop("commit"), info.pop("tree"), info.pop("evaluations")
     if as_json:
         info["commit"] = commit_dict(commit)
+        info["evaluations"] = [commit_dict(e) for e in evaluations]
         if files:
             info["tree"] = list(tree.values())
         _emit_json(info)
@@ -390,6 +391,9 @@ def show(ref: str, files: bool, as_json: bool) -> None:
         click.echo(
             f"code: {code.get('remote') or code.get('root')} @ {code['commit'][:12]}{' (dirty, patch stored)' if code.get('patch') else ''}"
         )
+    for evaluation in evaluations:
+        scores = ", ".join(f"{k}={v}" for k, v in evaluation.metrics.items())
+        click.echo(f"evaluation: {evaluation.id[:12]} {when(evaluation.created_at)}  {scores}")
     if files:
         for entry in tree.values():
             click.echo(f"  {entry.path}  {human_size(entry.size)}  {entry.digest[:12]}")

@@ -32,7 +32,7 @@ import tenacity
 
 from ..core.errors import AlreadyExists, AssetHubError, Conflict, InvalidInput
 from ..core.names import AssetRef, quote
-from ..core.runs import RunDetails, RunOutput, RunRecord
+from ..core.runs import EVALUATION, RunDetails, RunOutput, RunRecord
 from .keys import StageKey, environment, stage_key
 from .spec import Pipeline, StageSpec
 
@@ -323,13 +323,9 @@ class PipelineRunner:
 
     def _commit(self, stage: StageSpec, key: StageKey, folder: str, executed: str) -> RunRecord:
         work = os.path.realpath(os.path.join(folder, "work"))
-        outputs = [
-            RunOutput(o.name, str(o.to), _inside_run(work, o.source, f"output {quote(o.name)}"))
-            for o in stage.outputs.values()
-        ]
+        inputs = self._input_commits(stage)
         with open(executed, "rb") as f:
             notebook = f.read()
-        inputs = self._input_commits(stage)
         details = RunDetails(
             params=stage.parameters,
             metrics=_metrics(work, stage.metrics) if stage.metrics else {},
@@ -346,6 +342,7 @@ class PipelineRunner:
             message=f"pipeline stage {stage.name}",
             cwd=self.pipeline.root,
         )
+        outputs = _run_outputs(stage, work, inputs)
         return self.hub.commit_run(key.key, stage.name, self.run_id, outputs, notebook, details)
 
     def _remember(self, stage: StageSpec, key: StageKey) -> None:
@@ -362,6 +359,24 @@ def _why(key: StageKey, last: dict[str, Any] | None) -> list[str]:
     before = last.get("parts", {})
     changed = [part for part, value in key.parts.items() if before.get(part) != value]
     return [f"{part} changed" for part in changed] or ["its earlier run is not in this hub"]
+
+
+def _run_outputs(stage: StageSpec, work: str, inputs: dict[str, dict[str, str]]) -> list[RunOutput]:
+    """What the stage hands the hub: its outputs, or (evaluate) the report for its version."""
+    start = inputs[stage.start] if stage.start else None
+    if stage.evaluates and stage.report and start:
+        report = _inside_run(work, stage.report, "report")
+        version = f"{start['asset']}:{start['commit']}"
+        return [RunOutput("evaluation", version, report, kind=EVALUATION)]
+    return [
+        RunOutput(
+            o.name,
+            str(o.to),
+            _inside_run(work, o.source, f"output {quote(o.name)}"),
+            start=start["commit"] if start else None,
+        )
+        for o in stage.outputs.values()
+    ]
 
 
 def _inside_run(work: str, relative: str, what: str) -> str:
