@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DIGITS = "demo/dataset/cv/digits"
 SPLIT = "demo/dataset/cv/digits-split"
 MODEL = "demo/model/cv/digits-pipeline"
-REPORT = "demo/model/cv/digits-report"
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -69,11 +68,14 @@ def test_the_example_runs_skips_and_reruns_exactly_what_changed(
         assert done.returncode == 0, done.stderr
         return states(done)
 
-    assert run("-j", "2") == {"prepare": "ran", "train": "ran", "evaluate": "ran"}
-    model, report = demo.show(MODEL)["commit"], demo.show(REPORT)["commit"]
+    everything = ("prepare", "train", "evaluate", "finetune")
+    assert run("-j", "2") == dict.fromkeys(everything, "ran")
+    shown = demo.show(MODEL)
+    model, [report] = shown["commit"], shown["evaluations"]
     split = demo.show(SPLIT)["commit"]
     assert split.meta["version"] == "v1"
     assert [i["commit"] for i in model.lineage["inputs"]] == [split.id]
+    assert report.parents == (model.id,)  # attached to the trained version itself
     assert {i["commit"] for i in report.lineage["inputs"]} == {split.id, model.id}
     assert model.params["epochs"] == 40 and "train_loss" in model.metrics
     assert report.metrics["accuracy"] > 0.8  # a real network really trained
@@ -81,22 +83,26 @@ def test_the_example_runs_skips_and_reruns_exactly_what_changed(
     notebook = json.loads(demo.objects.read_bytes(report.meta["run"]["executed_notebook"]))
     assert "accuracy" in json.dumps(notebook["cells"][-1]["outputs"])
     assert not (project / ".assethub" / "runs" / model.meta["run"]["id"]).exists()
+    tuned = demo.show(f"{MODEL}:finetuned")["commit"]
+    assert tuned.parents == (model.id,) and tuned.params["epochs"] == 20
+    assert tuned.metrics["train_loss"] < model.metrics["train_loss"]  # it went on from there
 
     status = cli("status", "--json", user="demo", cwd=project)
     assert set(states(status).values()) == {"up-to-date"}
-    assert run() == {"prepare": "skipped", "train": "skipped", "evaluate": "skipped"}
-    assert len(demo.log(MODEL)) == 1 and len(demo.log(REPORT)) == 1
+    assert run() == dict.fromkeys(everything, "skipped")
+    assert len(demo.log(MODEL)) == 1 and len(demo.show(MODEL)["evaluations"]) == 1
 
     spec = project / "assethub.yaml"
     spec.write_text(spec.read_text().replace("epochs: 40", "epochs: 30"))
     why = json.loads(cli("status", "--json", user="demo", cwd=project).stdout)
-    assert [(r["name"], r["state"]) for r in why] == [
-        ("prepare", "up-to-date"),
-        ("train", "stale"),
-        ("evaluate", "waiting"),
-    ]
+    assert {r["name"]: r["state"] for r in why} == {
+        "prepare": "up-to-date",
+        "train": "stale",
+        "evaluate": "waiting",
+        "finetune": "waiting",
+    }
     assert why[1]["reasons"] == ["parameters changed"]
-    assert run() == {"prepare": "skipped", "train": "ran", "evaluate": "ran"}
+    assert run() == {"prepare": "skipped", "train": "ran", "evaluate": "ran", "finetune": "ran"}
     assert demo.show(MODEL)["commit"].params["epochs"] == 30
 
     publish_digits(demo, tmp_path / "v2", 800)
