@@ -614,6 +614,9 @@ def _show_stages(results: list[Any], as_json: bool) -> None:
 @click.option("--retries", default=0, show_default=True, help="Retries of a failed stage.")
 @click.option("--timeout", type=float, default=None, help="Seconds per stage attempt.")
 @click.option("--dry-run", is_flag=True, help="Say what would run (as 'status'), run nothing.")
+@click.option(
+    "--frozen", is_flag=True, help="Ref inputs at the commits assethub.lock holds, not their heads."
+)
 @json_option
 @_handles_errors
 def run(
@@ -623,6 +626,7 @@ def run(
     retries: int,
     timeout: float | None,
     dry_run: bool,
+    frozen: bool,
     as_json: bool,
 ) -> None:
     """Run the pipeline's STAGES (all if none) and what they need; unchanged ones are skipped."""
@@ -630,7 +634,7 @@ def run(
     from .pipeline.spec import load_pipeline
 
     pipeline = load_pipeline(project)
-    options = RunOptions(jobs=jobs, retries=retries, timeout=timeout)
+    options = RunOptions(jobs=jobs, retries=retries, timeout=timeout, frozen=frozen)
     with _hub() as hub:
         runner = PipelineRunner(
             hub, pipeline, options, report=None if as_json else lambda r: click.echo(_stage_line(r))

@@ -159,3 +159,33 @@ stages:
     assert more.parents == (trained.id,) and more.metrics == {}
     assert int(raw.objects.read_bytes(raw.load_tree(more.tree)["w.txt"].digest)) == 4 + 2
     assert [e.metrics for e in raw.show(NET)["evaluations"]] == [{"score": 40}]
+
+    lock = (second / "assethub.lock").read_text()
+    assert f"{NET}:main: {trained.id}" in lock and f"{RAW}:main:" in lock
+    spec = first / "assethub.yaml"
+    spec.write_text(spec.read_text().replace("{steps: 2}", "{steps: 5}"))
+    assert cli("run", "train", cwd=first).returncode == 0  # the model's main moves on
+    moved = raw.show(NET)["commit"].id
+    why = {r["name"]: r["reasons"] for r in json.loads(cli("status", "--json", cwd=second).stdout)}
+    assert (
+        why["more"][0]
+        == f"{NET}:main moved since assethub.lock ({trained.id[:12]} -> {moved[:12]})"
+    )
+    done = cli("run", "--frozen", "--json", cwd=second)
+    assert states(done) == {"more": "skipped", "score": "skipped"}, done.stderr
+    assert (second / "assethub.lock").read_text() == lock  # frozen: the lock stays
+    assert states(cli("run", "--json", "score", cwd=second)) == {"score": "ran"}
+    assert f"{NET}:main: {moved}" in (second / "assethub.lock").read_text()
+    assert [e.metrics for e in raw.show(NET)["evaluations"]] == [{"score": 100}]
+
+    spec = second / "assethub.yaml"
+    spec.write_text(spec.read_text().replace(f"data: {RAW}", f"data: {RAW}:v1"))
+    done = cli("run", "--frozen", cwd=second)
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == f"error: assethub.lock holds no commit for {RAW}:v1; run without --frozen first.\n"
+    )
+    (second / "assethub.lock").write_text("refs: [1, 2]\n")
+    done = cli("status", cwd=second)
+    assert done.returncode == 2 and "assethub.lock is not a lock file" in done.stderr

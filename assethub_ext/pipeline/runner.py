@@ -29,6 +29,7 @@ from graphlib import TopologicalSorter
 from typing import TYPE_CHECKING, Any
 
 import tenacity
+import yaml
 
 from ..core.errors import AlreadyExists, AssetHubError, Conflict, InvalidInput
 from ..core.names import AssetRef, quote
@@ -41,6 +42,12 @@ if TYPE_CHECKING:
 
 STATE_DIR = ".assethub"
 STATE_FILE = "state.json"
+LOCK_FILE = "assethub.lock"
+LOCK_FORMAT = 1
+LOCK_HEADER = (
+    "# Written by 'assethub run': the commit each ref input resolved to. Keep it with\n"
+    "# assethub.yaml; 'assethub run --frozen' reads these instead of the refs' heads.\n"
+)
 
 
 class StageFailed(AssetHubError):
@@ -56,6 +63,7 @@ class RunOptions:
     timeout: float | None = None  # seconds per stage attempt
     backoff: float = 1.0  # seconds before the first retry; doubles each time
     kernel: str | None = None  # default: the notebook's own kernelspec
+    frozen: bool = False  # ref inputs read from assethub.lock instead of resolved now
 
 
 @dataclass
@@ -99,6 +107,7 @@ class PipelineRunner:
         self.run_id = uuid.uuid4().hex
         self.results: dict[str, StageResult] = {}
         self._refs: dict[str, str] = {}
+        self._locked = _read_lock(pipeline.path(LOCK_FILE))
         self._env = environment()
         self._procs: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
@@ -127,14 +136,52 @@ class PipelineRunner:
         cached = self.hub.run_cache_get(key.key)
         if cached is not None:
             return StageResult(stage.name, "up-to-date", key.key, outputs=cached.outputs)
-        return StageResult(stage.name, "stale", key.key, reasons=_why(key, last))
+        return StageResult(
+            stage.name, "stale", key.key, reasons=self._moved(stage) + _why(key, last)
+        )
+
+    def _moved(self, stage: StageSpec) -> list[str]:
+        """Ref inputs that name another commit than the lock file holds."""
+        moved = []
+        for ref in sorted({str(r) for r in stage.inputs.values() if isinstance(r, AssetRef)}):
+            locked, now = self._locked.get(ref), self._refs[ref]
+            if locked is not None and locked != now:
+                moved.append(f"{ref} moved since {LOCK_FILE} ({locked[:12]} -> {now[:12]})")
+        return moved
 
     def _resolve_refs(self, order: list[str]) -> None:
-        """Resolve every asset-ref input once, up front: a missing one stops the run before it starts."""
+        """Resolve every asset-ref input once, up front: a missing one stops the run before it starts.
+
+        Frozen, each ref reads its commit from the lock file instead (and that commit must
+        still be in the hub, readable to you).
+        """
         for name in order:
             for ref in self.pipeline.stages[name].inputs.values():
-                if isinstance(ref, AssetRef) and str(ref) not in self._refs:
-                    self._refs[str(ref)] = self.hub.resolve_commit(str(ref))[1].id
+                text = str(ref)
+                if not isinstance(ref, AssetRef) or text in self._refs:
+                    continue
+                if not self.options.frozen:
+                    self._refs[text] = self.hub.resolve_commit(text)[1].id
+                    continue
+                locked = self._locked.get(text)
+                if locked is None:
+                    raise InvalidInput(
+                        f"{LOCK_FILE} holds no commit for {text}; run without --frozen first."
+                    )
+                self._refs[text] = self.hub.resolve_commit(f"{ref.path}:{locked}")[1].id
+
+    def _write_lock(self, order: list[str]) -> None:
+        """Keep the commits that the ref inputs of stages that ran or were skipped resolved to."""
+        done = [n for n in order if self.results[n].state in ("ran", "skipped")]
+        refs = dict(self._locked)
+        for name in done:
+            for ref in self.pipeline.stages[name].inputs.values():
+                if isinstance(ref, AssetRef):
+                    refs[str(ref)] = self._refs[str(ref)]
+        if refs != self._locked:
+            text = yaml.safe_dump({"format": LOCK_FORMAT, "refs": dict(sorted(refs.items()))})
+            _write_text(self.pipeline.path(LOCK_FILE), LOCK_HEADER + text)
+            self._locked = refs
 
     def _input_commits(self, stage: StageSpec) -> dict[str, dict[str, str]]:
         """Each input's asset and commit: a resolved ref, or what the upstream stage made."""
@@ -165,6 +212,7 @@ class PipelineRunner:
                 self._kill_all()
                 with contextlib.suppress(OSError):  # kept only if a failed stage is in it
                     os.rmdir(os.path.join(self.state_dir, "runs", self.run_id))
+            self._write_lock(order)
         return [self.results[name] for name in order]
 
     def _schedule(self, order: list[str]) -> None:
@@ -434,16 +482,41 @@ def _read_state(folder: str) -> dict[str, Any]:
 
 
 def _write_json(path: str, value: Any) -> None:
+    _write_text(path, json.dumps(value, indent=1, sort_keys=True, default=str))
+
+
+def _write_text(path: str, text: str) -> None:
     """Replace ``path`` atomically (temporary file + rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=".state-", dir=os.path.dirname(path))
+    fd, tmp = tempfile.mkstemp(prefix=".assethub-", dir=os.path.dirname(path))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=1, sort_keys=True, default=str)
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _read_lock(path: str) -> dict[str, str]:
+    """The lock file's ref -> commit id; none yet is empty, a damaged one is refused."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise InvalidInput(f"cannot read {LOCK_FILE} ({err}); delete it to start afresh.") from None
+    refs = data.get("refs") if isinstance(data, dict) else None
+    if (
+        not isinstance(refs, dict)
+        or data.get("format") != LOCK_FORMAT
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in refs.items())
+    ):
+        raise InvalidInput(
+            f"{LOCK_FILE} is not a lock file this version writes; delete it to start afresh."
+        )
+    return refs
 
 
 @contextlib.contextmanager
