@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -184,6 +185,9 @@ def test_a_failed_stage_commits_nothing_keeps_its_notebook_and_stops_dependents(
     assert "boom" in Path(kept).read_text()
     assert models(hub) == {"first": 0, "second": 0}
     assert "Traceback" not in done.stderr
+    why = json.loads(cli("status", "--json", cwd=project).stdout)[0]["reasons"]
+    assert why[0].startswith("last run: stage 'first' failed: ValueError: boom")
+    assert why[0].endswith(f"the executed notebook is {kept}.")
 
     done = cli("run", cwd=project)  # the failure is gone now: everything runs
     assert done.returncode == 0, done.stdout + done.stderr
@@ -237,6 +241,60 @@ def test_a_run_stopped_halfway_commits_nothing_half_and_the_next_one_completes(
     assert models(hub) == {"first": 1, "second": 0}
     assert hub.fsck().ok
 
+    done = cli("run", "--json", cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert states(done) == {"first": "skipped", "second": "ran"}
+    assert models(hub) == {"first": 1, "second": 1}
+
+
+WAIT_FOR_GO = """\
+import pathlib, time
+flag = pathlib.Path(marker)
+if not flag.exists():
+    flag.write_text('started')
+    while not pathlib.Path(marker + '.go').exists():
+        time.sleep(0.05)
+"""
+
+
+def test_a_run_killed_inside_its_commit_leaves_nothing_half_committed(
+    cli: Cli, cli_env: dict[str, str], hub: Hub, hub_home: Path, tmp_path: Path
+) -> None:
+    """SIGKILL while the stage's objects are being stored and its transaction waits.
+
+    The test holds the hub database's write lock when the notebook ends, so the run's
+    commit cannot finish; it is killed once it holds the object store's writer lock,
+    which a run takes when it starts storing its outputs and keeps until its transaction
+    has committed. No hook in the code under test: only real locks.
+    """
+    project = tiny_project(tmp_path / "p", WAIT_FOR_GO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assethub_ext", "run"],
+        cwd=project,
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    marker = tmp_path / "marker"
+    while not marker.exists():
+        assert proc.poll() is None
+        os.sched_yield()
+    database = sqlite3.connect(hub_home / "hub.sqlite", isolation_level=None)
+    database.execute("BEGIN IMMEDIATE")  # the run's commit transaction will wait on this
+    try:
+        (tmp_path / "marker.go").write_text("go")
+        while (free := hub.objects.writers_lock.acquire(exclusive=True)) is not None:
+            free.release()  # not storing yet
+            assert proc.poll() is None
+            os.sched_yield()
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        database.execute("ROLLBACK")
+        database.close()
+    assert models(hub) == {"first": 1, "second": 0}
+    assert hub.fsck().ok
     done = cli("run", "--json", cwd=project)
     assert done.returncode == 0, done.stderr
     assert states(done) == {"first": "skipped", "second": "ran"}

@@ -136,9 +136,11 @@ class PipelineRunner:
         cached = self.hub.run_cache_get(key.key)
         if cached is not None:
             return StageResult(stage.name, "up-to-date", key.key, outputs=cached.outputs)
-        return StageResult(
-            stage.name, "stale", key.key, reasons=self._moved(stage) + _why(key, last)
-        )
+        reasons = self._moved(stage) + _why(key, last)
+        failed = (last or {}).get("failed") or {}
+        if failed.get("key") == key.key:  # the same stage failed last time: say why, and where
+            reasons.insert(0, f"last run: {failed.get('message')}")
+        return StageResult(stage.name, "stale", key.key, reasons=reasons)
 
     def _moved(self, stage: StageSpec) -> list[str]:
         """Ref inputs that name another commit than the lock file holds."""
@@ -362,6 +364,7 @@ class PipelineRunner:
             record = self._commit(stage, key, folder, executed)
         except AssetHubError as err:
             result = StageResult(stage.name, "failed", key.key, notebook=executed, message=str(err))
+            self._remember_failure(stage, result)
         else:
             self._remember(stage, key)
             shutil.rmtree(folder, ignore_errors=True)
@@ -393,6 +396,13 @@ class PipelineRunner:
         outputs = _run_outputs(stage, work, inputs)
         return self.hub.commit_run(key.key, stage.name, self.run_id, outputs, notebook, details)
 
+    def _remember_failure(self, stage: StageSpec, result: StageResult) -> None:
+        """Keep why the stage failed and where its executed notebook is, for ``status``."""
+        state = _read_state(self.state_dir)
+        entry = state.setdefault(stage.name, {})
+        entry["failed"] = {"run_id": self.run_id, "message": result.message, "key": result.key}
+        _write_json(os.path.join(self.state_dir, STATE_FILE), state)
+
     def _remember(self, stage: StageSpec, key: StageKey) -> None:
         """Keep the key's parts locally, so ``status`` can say what changed since."""
         state = _read_state(self.state_dir)
@@ -402,7 +412,7 @@ class PipelineRunner:
 
 def _why(key: StageKey, last: dict[str, Any] | None) -> list[str]:
     """Which parts of the key differ from the last run here."""
-    if last is None:
+    if last is None or "parts" not in last:
         return ["never run here"]
     before = last.get("parts", {})
     changed = [part for part, value in key.parts.items() if before.get(part) != value]
