@@ -17,7 +17,6 @@ from typing import Any
 
 from ..core.errors import InvalidInput
 from ..core.hashing import hash_bytes, hash_file
-from ..core.lineage import capture_environment
 from ..core.names import quote
 from ..core.notebooks import code_cells, code_hash
 from .spec import Pipeline, StageSpec
@@ -25,12 +24,12 @@ from .spec import Pipeline, StageSpec
 KEY_FORMAT = 2
 
 
-def environment() -> dict[str, Any]:
-    """What of the environment decides results: the interpreter and key package versions.
+def key_environment(env: dict[str, Any]) -> dict[str, Any]:
+    """What of the environment (``capture_environment``) decides results: the interpreter
+    and key package versions.
 
     The platform string is left out so that machines alike in what matters share runs.
     """
-    env = capture_environment()
     return {k: env[k] for k in ("python", "implementation", "packages")}
 
 

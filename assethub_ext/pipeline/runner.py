@@ -32,9 +32,10 @@ import tenacity
 import yaml
 
 from ..core.errors import AlreadyExists, AssetHubError, Conflict, InvalidInput
+from ..core.lineage import capture_environment
 from ..core.names import AssetRef, quote
 from ..core.runs import EVALUATION, RunDetails, RunOutput, RunRecord
-from .keys import StageKey, environment, stage_key
+from .keys import StageKey, key_environment, stage_key
 from .spec import Pipeline, StageSpec
 
 if TYPE_CHECKING:
@@ -108,7 +109,8 @@ class PipelineRunner:
         self.results: dict[str, StageResult] = {}
         self._refs: dict[str, str] = {}
         self._locked = _read_lock(pipeline.path(LOCK_FILE))
-        self._env = environment()
+        self._environment = capture_environment()  # once: keys and lineage share it
+        self._env = key_environment(self._environment)
         self._procs: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -389,6 +391,7 @@ class PipelineRunner:
                 },
                 "papermill": {"parameters": stage.parameters},
                 "stage": {"name": stage.name, "key": key.key, "inputs": inputs},
+                "environment": self._environment,
             },
             message=f"pipeline stage {stage.name}",
             cwd=self.pipeline.root,
