@@ -214,24 +214,29 @@ if not flag.exists():
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_a_run_stopped_halfway_commits_nothing_half_and_the_next_one_completes(
-    cli: Cli, cli_env: dict[str, str], hub: Hub, tmp_path: Path, sig: signal.Signals
-) -> None:
-    project = tiny_project(tmp_path / "p", SLEEP_ONCE)
+def start_run(project: Path, env: dict[str, str], marker: Path) -> subprocess.Popen[str]:
+    """``assethub run`` in the background, returned once its second stage wrote ``marker``."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "assethub_ext", "run"],
         cwd=project,
-        env=cli_env,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal would give it
     )
-    marker = tmp_path / "marker"
     while not marker.exists():
         assert proc.poll() is None, proc.communicate()
         os.sched_yield()
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_a_run_stopped_halfway_commits_nothing_half_and_the_next_one_completes(
+    cli: Cli, cli_env: dict[str, str], hub: Hub, tmp_path: Path, sig: signal.Signals
+) -> None:
+    project = tiny_project(tmp_path / "p", SLEEP_ONCE)
+    proc = start_run(project, cli_env, tmp_path / "marker")
     busy = cli("run", cwd=project)
     assert busy.returncode == 1 and "another 'assethub run' is running" in busy.stderr
     os.killpg(proc.pid, sig)
@@ -268,18 +273,7 @@ def test_a_run_killed_inside_its_commit_leaves_nothing_half_committed(
     has committed. No hook in the code under test: only real locks.
     """
     project = tiny_project(tmp_path / "p", WAIT_FOR_GO)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "assethub_ext", "run"],
-        cwd=project,
-        env=cli_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    marker = tmp_path / "marker"
-    while not marker.exists():
-        assert proc.poll() is None
-        os.sched_yield()
+    proc = start_run(project, cli_env, tmp_path / "marker")
     database = sqlite3.connect(hub_home / "hub.sqlite", isolation_level=None)
     database.execute("BEGIN IMMEDIATE")  # the run's commit transaction will wait on this
     try:
@@ -289,7 +283,7 @@ def test_a_run_killed_inside_its_commit_leaves_nothing_half_committed(
             assert proc.poll() is None
             os.sched_yield()
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
     finally:
         database.execute("ROLLBACK")
         database.close()
