@@ -388,9 +388,10 @@ def show(ref: str, files: bool, as_json: bool) -> None:
     """A commit: its refs, files, params, metrics and lineage."""
     with _hub() as hub:
         info = hub.show(ref)
-    commit, tree = info.pop("commit"), info.pop("tree")
+    commit, tree, evaluations = info.pop("commit"), info.pop("tree"), info.pop("evaluations")
     if as_json:
         info["commit"] = commit_dict(commit)
+        info["evaluations"] = [commit_dict(e) for e in evaluations]
         if files:
             info["tree"] = list(tree.values())
         _emit_json(info)
@@ -418,6 +419,9 @@ def show(ref: str, files: bool, as_json: bool) -> None:
         click.echo(
             f"code: {code.get('remote') or code.get('root')} @ {code['commit'][:12]}{' (dirty, patch stored)' if code.get('patch') else ''}"
         )
+    for evaluation in evaluations:
+        scores = ", ".join(f"{k}={v}" for k, v in evaluation.metrics.items())
+        click.echo(f"evaluation: {evaluation.id[:12]} {when(evaluation.created_at)}  {scores}")
     if files:
         for entry in tree.values():
             click.echo(f"  {entry.path}  {human_size(entry.size)}  {entry.digest[:12]}")
@@ -638,6 +642,9 @@ def _show_stages(results: list[Any], as_json: bool) -> None:
 @click.option("--retries", default=0, show_default=True, help="Retries of a failed stage.")
 @click.option("--timeout", type=float, default=None, help="Seconds per stage attempt.")
 @click.option("--dry-run", is_flag=True, help="Say what would run (as 'status'), run nothing.")
+@click.option(
+    "--frozen", is_flag=True, help="Ref inputs at the commits assethub.lock holds, not their heads."
+)
 @json_option
 @_handles_errors
 def run(
@@ -647,6 +654,7 @@ def run(
     retries: int,
     timeout: float | None,
     dry_run: bool,
+    frozen: bool,
     as_json: bool,
 ) -> None:
     """Run the pipeline's STAGES (all if none) and what they need; unchanged ones are skipped."""
@@ -654,7 +662,7 @@ def run(
     from .pipeline.spec import load_pipeline
 
     pipeline = load_pipeline(project)
-    options = RunOptions(jobs=jobs, retries=retries, timeout=timeout)
+    options = RunOptions(jobs=jobs, retries=retries, timeout=timeout, frozen=frozen)
     with _hub() as hub:
         runner = PipelineRunner(
             hub, pipeline, options, report=None if as_json else lambda r: click.echo(_stage_line(r))

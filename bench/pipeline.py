@@ -44,6 +44,12 @@ stages:
       evaluate.ipynb out/evaluate.ipynb
     deps: [evaluate.ipynb, digits_common.py, work/prepare/split, work/train/model]
     outs: [work/evaluate/report]
+  finetune:
+    cmd: >-
+      papermill -p data ../prepare/split -p checkpoint ../train/model -p epochs 20
+      -p learning_rate 0.003 -p seed 1 --cwd work/finetune train.ipynb out/finetune.ipynb
+    deps: [train.ipynb, digits_common.py, work/prepare/split, work/train/model]
+    outs: [work/finetune/model]
 """
 
 
@@ -66,7 +72,7 @@ def setup(work: Path) -> tuple[Path, Path, dict[str, str]]:
     )
     ours = Path(shutil.copytree(ROOT / "examples" / "pipeline", work / "assethub"))
     dvc = Path(shutil.copytree(ROOT / "examples" / "pipeline", work / "dvc"))
-    for stage in ("prepare", "train", "evaluate"):
+    for stage in ("prepare", "train", "evaluate", "finetune"):
         (dvc / "work" / stage).mkdir(parents=True)
     (dvc / "out").mkdir()
     subprocess.run(

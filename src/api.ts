@@ -78,6 +78,8 @@ export interface ICommitDetail {
   refs: string[];
   files: number;
   size: number;
+  /** Evaluations attached to this version (a pipeline's evaluate stage), oldest first. */
+  evaluations: ICommit[];
 }
 
 export interface ITreeEntry {

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,7 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DIGITS = "demo/dataset/cv/digits"
 SPLIT = "demo/dataset/cv/digits-split"
 MODEL = "demo/model/cv/digits-pipeline"
-REPORT = "demo/model/cv/digits-report"
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -69,11 +69,14 @@ def test_the_example_runs_skips_and_reruns_exactly_what_changed(
         assert done.returncode == 0, done.stderr
         return states(done)
 
-    assert run("-j", "2") == {"prepare": "ran", "train": "ran", "evaluate": "ran"}
-    model, report = demo.show(MODEL)["commit"], demo.show(REPORT)["commit"]
+    everything = ("prepare", "train", "evaluate", "finetune")
+    assert run("-j", "2") == dict.fromkeys(everything, "ran")
+    shown = demo.show(MODEL)
+    model, [report] = shown["commit"], shown["evaluations"]
     split = demo.show(SPLIT)["commit"]
     assert split.meta["version"] == "v1"
     assert [i["commit"] for i in model.lineage["inputs"]] == [split.id]
+    assert report.parents == (model.id,)  # attached to the trained version itself
     assert {i["commit"] for i in report.lineage["inputs"]} == {split.id, model.id}
     assert model.params["epochs"] == 40 and "train_loss" in model.metrics
     assert report.metrics["accuracy"] > 0.8  # a real network really trained
@@ -81,22 +84,26 @@ def test_the_example_runs_skips_and_reruns_exactly_what_changed(
     notebook = json.loads(demo.objects.read_bytes(report.meta["run"]["executed_notebook"]))
     assert "accuracy" in json.dumps(notebook["cells"][-1]["outputs"])
     assert not (project / ".assethub" / "runs" / model.meta["run"]["id"]).exists()
+    tuned = demo.show(f"{MODEL}:finetuned")["commit"]
+    assert tuned.parents == (model.id,) and tuned.params["epochs"] == 20
+    assert tuned.metrics["train_loss"] < model.metrics["train_loss"]  # it went on from there
 
     status = cli("status", "--json", user="demo", cwd=project)
     assert set(states(status).values()) == {"up-to-date"}
-    assert run() == {"prepare": "skipped", "train": "skipped", "evaluate": "skipped"}
-    assert len(demo.log(MODEL)) == 1 and len(demo.log(REPORT)) == 1
+    assert run() == dict.fromkeys(everything, "skipped")
+    assert len(demo.log(MODEL)) == 1 and len(demo.show(MODEL)["evaluations"]) == 1
 
     spec = project / "assethub.yaml"
     spec.write_text(spec.read_text().replace("epochs: 40", "epochs: 30"))
     why = json.loads(cli("status", "--json", user="demo", cwd=project).stdout)
-    assert [(r["name"], r["state"]) for r in why] == [
-        ("prepare", "up-to-date"),
-        ("train", "stale"),
-        ("evaluate", "waiting"),
-    ]
+    assert {r["name"]: r["state"] for r in why} == {
+        "prepare": "up-to-date",
+        "train": "stale",
+        "evaluate": "waiting",
+        "finetune": "waiting",
+    }
     assert why[1]["reasons"] == ["parameters changed"]
-    assert run() == {"prepare": "skipped", "train": "ran", "evaluate": "ran"}
+    assert run() == {"prepare": "skipped", "train": "ran", "evaluate": "ran", "finetune": "ran"}
     assert demo.show(MODEL)["commit"].params["epochs"] == 30
 
     publish_digits(demo, tmp_path / "v2", 800)
@@ -178,6 +185,9 @@ def test_a_failed_stage_commits_nothing_keeps_its_notebook_and_stops_dependents(
     assert "boom" in Path(kept).read_text()
     assert models(hub) == {"first": 0, "second": 0}
     assert "Traceback" not in done.stderr
+    why = json.loads(cli("status", "--json", cwd=project).stdout)[0]["reasons"]
+    assert why[0].startswith("last run: stage 'first' failed: ValueError: boom")
+    assert why[0].endswith(f"the executed notebook is {kept}.")
 
     done = cli("run", cwd=project)  # the failure is gone now: everything runs
     assert done.returncode == 0, done.stdout + done.stderr
@@ -204,24 +214,29 @@ if not flag.exists():
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_a_run_stopped_halfway_commits_nothing_half_and_the_next_one_completes(
-    cli: Cli, cli_env: dict[str, str], hub: Hub, tmp_path: Path, sig: signal.Signals
-) -> None:
-    project = tiny_project(tmp_path / "p", SLEEP_ONCE)
+def start_run(project: Path, env: dict[str, str], marker: Path) -> subprocess.Popen[str]:
+    """``assethub run`` in the background, returned once its second stage wrote ``marker``."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "assethub_ext", "run"],
         cwd=project,
-        env=cli_env,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal would give it
     )
-    marker = tmp_path / "marker"
     while not marker.exists():
         assert proc.poll() is None, proc.communicate()
         os.sched_yield()
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_a_run_stopped_halfway_commits_nothing_half_and_the_next_one_completes(
+    cli: Cli, cli_env: dict[str, str], hub: Hub, tmp_path: Path, sig: signal.Signals
+) -> None:
+    project = tiny_project(tmp_path / "p", SLEEP_ONCE)
+    proc = start_run(project, cli_env, tmp_path / "marker")
     busy = cli("run", cwd=project)
     assert busy.returncode == 1 and "another 'assethub run' is running" in busy.stderr
     os.killpg(proc.pid, sig)
@@ -231,6 +246,49 @@ def test_a_run_stopped_halfway_commits_nothing_half_and_the_next_one_completes(
     assert models(hub) == {"first": 1, "second": 0}
     assert hub.fsck().ok
 
+    done = cli("run", "--json", cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert states(done) == {"first": "skipped", "second": "ran"}
+    assert models(hub) == {"first": 1, "second": 1}
+
+
+WAIT_FOR_GO = """\
+import pathlib, time
+flag = pathlib.Path(marker)
+if not flag.exists():
+    flag.write_text('started')
+    while not pathlib.Path(marker + '.go').exists():
+        time.sleep(0.05)
+"""
+
+
+def test_a_run_killed_inside_its_commit_leaves_nothing_half_committed(
+    cli: Cli, cli_env: dict[str, str], hub: Hub, hub_home: Path, tmp_path: Path
+) -> None:
+    """SIGKILL while the stage's objects are being stored and its transaction waits.
+
+    The test holds the hub database's write lock when the notebook ends, so the run's
+    commit cannot finish; it is killed once it holds the object store's writer lock,
+    which a run takes when it starts storing its outputs and keeps until its transaction
+    has committed. No hook in the code under test: only real locks.
+    """
+    project = tiny_project(tmp_path / "p", WAIT_FOR_GO)
+    proc = start_run(project, cli_env, tmp_path / "marker")
+    database = sqlite3.connect(hub_home / "hub.sqlite", isolation_level=None)
+    database.execute("BEGIN IMMEDIATE")  # the run's commit transaction will wait on this
+    try:
+        (tmp_path / "marker.go").write_text("go")
+        while (free := hub.objects.writers_lock.acquire(exclusive=True)) is not None:
+            free.release()  # not storing yet
+            assert proc.poll() is None
+            os.sched_yield()
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    finally:
+        database.execute("ROLLBACK")
+        database.close()
+    assert models(hub) == {"first": 1, "second": 0}
+    assert hub.fsck().ok
     done = cli("run", "--json", cwd=project)
     assert done.returncode == 0, done.stderr
     assert states(done) == {"first": "skipped", "second": "ran"}

@@ -160,3 +160,107 @@ def test_a_notebook_reached_through_a_link_out_of_the_project_is_refused(
     os.symlink(outside, project / "linked")
     text = GOOD.replace("notebook: prepare.ipynb", "notebook: linked/evil.ipynb")
     assert "line 3: notebook 'linked/evil.ipynb' leads out of the project" in refusal(project, text)
+
+
+TEMPLATES = """\
+stages:
+  train:
+    template: train
+    notebook: prepare.ipynb
+    inputs: {data: demo/dataset/cv/digits}
+    outputs:
+      model: {to: demo/model/cv/mlp:main, from: model}
+  tune:
+    template: continue
+    notebook: prepare.ipynb
+    from: train.model
+    outputs:
+      model: {to: demo/model/cv/mlp:tuned, from: model}
+  score:
+    template: evaluate
+    notebook: prepare.ipynb
+    from: tune.model
+    inputs: {data: demo/dataset/cv/digits}
+    metrics: report/metrics.json
+    report: report
+"""
+
+
+def test_templates_read_their_model_version_as_an_input(project: Path) -> None:
+    pipeline = parse_pipeline(TEMPLATES, str(project))
+    tune, score = pipeline.stages["tune"], pipeline.stages["score"]
+    assert tune.start == "checkpoint" and tune.inputs["checkpoint"] == StageOutputRef(
+        "train", "model"
+    )
+    assert score.start == "model" and score.evaluates and score.report == "report"
+    assert pipeline.order() == ["train", "tune", "score"]
+    assert score.describe()["from"] == "tune.model" and score.outputs == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("template: train", "template: pretrain"), "line 3: template 'pretrain' is not one of"),
+        (
+            ("    template: train\n", "    template: train\n    from: demo/model/cv/x:main\n"),
+            "line 4: stage 'train' (template train) cannot have 'from': only a 'continue'",
+        ),
+        (
+            ("    from: train.model\n", ""),
+            "line 9: stage 'tune' (template continue) needs 'from' (the model version",
+        ),
+        (
+            ("from: train.model", "from: demo/dataset/cv/digits:v1"),
+            "line 11: 'from' must be a model version, and demo/dataset/cv/digits is a dataset.",
+        ),
+        (
+            ("mlp:tuned", "other:tuned"),
+            "line 11: 'from' of stage 'tune' is a version of demo/model/cv/mlp, so its output "
+            "must be a branch of demo/model/cv/mlp, not demo/model/cv/other:tuned.",
+        ),
+        (
+            (
+                "      model: {to: demo/model/cv/mlp:main, from: model}\n",
+                "      data: {to: demo/dataset/cv/s, from: s}\n",
+            ),
+            "line 7: stage 'train' (template train) needs exactly one output, a model branch.",
+        ),
+        (
+            ("    report: report\n", ""),
+            "line 15: stage 'score' (template evaluate) needs 'report'",
+        ),
+        (
+            ("    report: report\n", "    report: report\n    outputs: {}\n"),
+            "line 21: stage 'score' (template evaluate) cannot have 'outputs': an 'evaluate' template attaches",
+        ),
+        (
+            ("    report: report\n", "    report: ../up\n"),
+            "line 20: report '../up' must be a relative path",
+        ),
+        (
+            ("from: tune.model", "from: tune.nothing"),
+            "line 17: 'from' of stage 'score' is tune.nothing, which no stage makes.",
+        ),
+        (
+            ("from: train.model", "from: demo/model/cv/mlp:tuned"),
+            "line 11: 'from' of stage 'tune' reads demo/model/cv/mlp:tuned, which the stage itself writes",
+        ),
+        (
+            (
+                "    inputs: {data: demo/dataset/cv/digits}\n    metrics",
+                "    inputs: {model: demo/dataset/cv/digits}\n    metrics",
+            ),
+            "line 17: stage 'score' gets its 'from' version as 'model', so no input",
+        ),
+        (
+            ("    template: train\n", "    report: r\n"),
+            "line 3: stage 'train' cannot have 'report': only an 'evaluate' template",
+        ),
+    ],
+)
+def test_template_fields_are_checked_with_their_line(
+    project: Path, change: tuple[str, str], expected: str
+) -> None:
+    old, new = change
+    assert old in TEMPLATES
+    assert expected in refusal(project, TEMPLATES.replace(old, new, 1))

@@ -60,7 +60,7 @@ class HistoryOps(HubContext):
             return self.meta.ancestors(conn, [head], limit)
 
     def show(self, ref: str) -> dict[str, Any]:
-        """A commit with its refs, tree summary and lineage."""
+        """A commit with its refs, tree summary, lineage, and the evaluations attached to it."""
         resolved, commit = self.resolve_commit(ref)
         with self.meta.read() as conn:
             names = [
@@ -68,6 +68,12 @@ class HistoryOps(HubContext):
                 for r in self.catalog.list_refs(conn, resolved.asset.id)
                 if r.commit_id == commit.id
             ]
+            children = self.meta.get_commits(
+                conn, [child for _, child in self.meta.children_of(conn, [commit.id])]
+            )
+        evaluations = sorted(
+            (c for c in children.values() if c.kind == "evaluation"), key=lambda c: c.created_at
+        )
         tree = self.load_tree(commit.tree)
         return {
             "asset": str(resolved.path),
@@ -78,6 +84,7 @@ class HistoryOps(HubContext):
             "files": len(tree),
             "size": tree.total_size,
             "tree": tree,
+            "evaluations": evaluations,
         }
 
     def tree_of(self, ref: str) -> tuple[CommitRow, Tree]:

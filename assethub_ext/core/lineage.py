@@ -105,14 +105,19 @@ def capture(
     extra: dict[str, Any] | None = None,
     cwd: str | None = None,
 ) -> dict[str, Any]:
+    """What made a commit; ``extra`` adds to it or replaces parts of it.
+
+    A caller that captured the environment already (a pipeline run, for its stage keys)
+    passes it in ``extra`` and saves looking up every package's version again.
+    """
+    extra = extra or {}
     lineage: dict[str, Any] = {
         "inputs": inputs,
         "code": capture_code(cwd or os.getcwd(), store_patch),
         "caller": capture_caller(),
         "params": params,
-        "environment": capture_environment(),
+        "environment": extra.get("environment") or capture_environment(),
         "run_id": os.environ.get("ASSETHUB_RUN_ID"),
     }
-    if extra:
-        lineage.update(extra)
+    lineage.update(extra)
     return lineage

@@ -144,11 +144,16 @@ class Maintenance(HubContext):
         return report
 
     def _reachable_commits(self, conn: Connection) -> set[str]:
-        """Commits reachable from refs, drafts, snapshots, and the inputs of those."""
+        """Commits reachable from refs, drafts, snapshots, evaluations, and the inputs of those.
+
+        An evaluation is on no branch; it keeps itself and the version it evaluates.
+        """
         roots = set(self.catalog.all_ref_heads(conn))
         roots |= {d.base_commit for d in self.catalog.all_drafts(conn) if d.base_commit}
         roots |= {
-            cid for cid, kind, _, _ in self.catalog.all_commit_ids(conn) if kind == "snapshot"
+            cid
+            for cid, kind, _, _ in self.catalog.all_commit_ids(conn)
+            if kind in ("snapshot", "evaluation")
         }
         live: set[str] = set()
         while roots - live:

@@ -6,6 +6,12 @@ stored: a run killed at any point leaves either nothing or everything, and the n
 the same key finds it. The cache lives in the hub's database, so on a shared hub one
 person's run is the next person's skip. The core knows nothing of papermill: the pipeline
 hands over folders, the executed notebook's bytes and what it wants recorded.
+
+Two kinds of output besides a plain commit serve the pipeline's templates: a commit that
+*continues* a model version (``start``: the version becomes a parent, and a branch that does
+not exist yet is made by this commit), and an *evaluation* attached to a model version: a
+commit of kind ``evaluation`` whose parent is that version and which no branch points to,
+so the version itself stays what it was and ``show`` lists its evaluations.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from . import lineage as lineage_capture
 from .context import asset_path
 from .datasets import DatasetOps
-from .errors import Conflict
+from .errors import Conflict, InvalidInput, NotFound
 from .models import ModelOps
 from .names import MAIN, AssetRef, parse_asset_path, parse_ref
 from .scan import scan
@@ -27,13 +33,22 @@ if TYPE_CHECKING:
     from ..storage.metadata import AssetRow, CommitRow
 
 
+EVALUATION = "evaluation"
+
+
 @dataclass(frozen=True)
 class RunOutput:
-    """One output of a run: the folder it comes from and where it goes (branch or dataset)."""
+    """One output of a run: the folder it comes from and where it goes.
+
+    ``to`` is a model branch or a dataset; for an evaluation, the model version
+    (``asset:commit``) it is attached to. ``start``: the version a branch continues from.
+    """
 
     name: str
     to: str
     source: str
+    start: str | None = None
+    kind: str = "commit"  # or EVALUATION
 
 
 @dataclass(frozen=True)
@@ -95,8 +110,8 @@ class RunOps(DatasetOps, ModelOps):
         """
         targets = [(o, parse_ref(o.to)) for o in outputs]
         with self.meta.read() as conn:
-            for _, target in targets:
-                self._output_asset(conn, target)
+            for output, target in targets:
+                self._output_asset(conn, output, target)
             input_entries = self._input_entries(conn, details.inputs)
         files = [scan(o.source, as_contents=True) for o in outputs]
         with self.objects.writer() as writer:
@@ -116,47 +131,100 @@ class RunOps(DatasetOps, ModelOps):
                 if found is not None:
                     return RunRecord.from_json(found)
                 made = {
-                    output.name: self._land_output(conn, target, tree, run, lineage, details)
+                    output.name: self._land_output(
+                        conn, output, target, tree, run, lineage, details
+                    )
                     for (output, target), tree in zip(targets, trees, strict=True)
                 }
                 record = RunRecord(key, stage, run_id, made, digest, self.user)
                 self.catalog.run_cache_put(conn, key, stage, asdict(record), self.user)
         return record
 
-    def _output_asset(self, conn: Connection, target: AssetRef) -> AssetRow:
+    def _output_asset(self, conn: Connection, output: RunOutput, target: AssetRef) -> AssetRow:
+        """The asset an output lands in, refused (needing 'edit') before anything is stored."""
         asset = self._asset(conn, target.path, "edit")
-        if asset.type == "model":
-            self._branch_head(conn, asset, target.ref)  # refuses tags, versions, bad names
+        if output.kind == EVALUATION:
+            self._evaluated(conn, asset, target)
+        elif asset.type == "model":
+            self._head_for(conn, asset, target.ref, output.start)
         return asset
+
+    def _evaluated(self, conn: Connection, asset: AssetRow, target: AssetRef) -> str:
+        """The model version an evaluation is attached to."""
+        if asset.type != "model":
+            raise InvalidInput(
+                f"evaluations are attached to model versions; {target.path} is a dataset."
+            )
+        found = self._resolve(conn, target, "edit").commit_id
+        assert found is not None  # only a dataset's draft resolves to no commit
+        return found
+
+    def _head_for(
+        self, conn: Connection, asset: AssetRow, branch: str, start: str | None
+    ) -> str | None:
+        """The branch's head; continuing from ``start`` may also start the branch."""
+        if start is not None and self._commit(conn, start).asset_id != asset.id:
+            raise InvalidInput(
+                f"commit {start[:12]} is not a version of {asset_path(asset)}, so a branch of "
+                "it cannot continue from there."
+            )
+        try:
+            return self._branch_head(conn, asset, branch)
+        except NotFound:
+            if start is None:
+                raise
+            return None  # a new branch, made by the commit that continues ``start``
 
     def _land_output(
         self,
         conn: Connection,
+        output: RunOutput,
         target: AssetRef,
         tree: str,
         run: dict[str, Any],
         lineage: dict[str, Any],
         details: RunDetails,
     ) -> dict[str, str]:
-        asset = self._output_asset(conn, target)
-        if asset.type == "dataset":
+        asset = self._output_asset(conn, output, target)
+        if output.kind == EVALUATION:
+            commit = self._make_commit(
+                asset,
+                kind=EVALUATION,
+                tree=tree,
+                parents=[self._evaluated(conn, asset, target)],
+                **self._run_fields(run, lineage, details),
+            )
+            self.meta.insert_commit(conn, commit)
+        elif asset.type == "dataset":
             commit = self._land_version(conn, asset, tree, run, lineage, details.message)
         else:
-            head = self._branch_head(conn, asset, target.ref)
+            head = self._head_for(conn, asset, target.ref, output.start)
+            parents = [head] if head else []
+            if output.start and output.start not in parents:
+                parents.append(output.start)
             commit = self._make_commit(
                 asset,
                 kind="commit",
                 tree=tree,
-                parents=[head] if head else [],
-                message=details.message,
-                params=details.params,
-                metrics=details.metrics,
-                meta={"run": run},
-                lineage=lineage,
+                parents=parents,
+                **self._run_fields(run, lineage, details),
             )
             self.meta.insert_commit(conn, commit)
             self._advance_branch(conn, asset, target.ref, head, commit.id)
         return {"ref": str(target), "asset": str(asset_path(asset)), "commit": commit.id}
+
+    @staticmethod
+    def _run_fields(
+        run: dict[str, Any], lineage: dict[str, Any], details: RunDetails
+    ) -> dict[str, Any]:
+        """What a run's model commit and evaluation record besides their tree and parents."""
+        return {
+            "message": details.message,
+            "params": details.params,
+            "metrics": details.metrics,
+            "meta": {"run": run},
+            "lineage": lineage,
+        }
 
     def _land_version(
         self,

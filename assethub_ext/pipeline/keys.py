@@ -1,10 +1,11 @@
 """A stage's key: a hash of everything that decides its result.
 
 The notebook's code cells (not its outputs or markdown), the parameters, the commit ids of
-its inputs (refs resolved now; another stage's outputs by the commits that stage made),
-the contents of its code files, where its outputs go, and the environment (Python and key
-package versions). Two runs with the same key would compute the same thing, so the second
-is skipped and reuses the first one's commits.
+its inputs (refs resolved now; another stage's outputs by the commits that stage made; a
+template's ``from`` version among them), the contents of its code files, where its outputs
+go and how (the template), and the environment (Python and key package versions). Two
+runs with the same key would compute the same thing, so the second is skipped and reuses
+the first one's commits.
 """
 
 from __future__ import annotations
@@ -16,20 +17,19 @@ from typing import Any
 
 from ..core.errors import InvalidInput
 from ..core.hashing import hash_bytes, hash_file
-from ..core.lineage import capture_environment
 from ..core.names import quote
 from ..core.notebooks import code_cells, code_hash
 from .spec import Pipeline, StageSpec
 
-KEY_FORMAT = 1
+KEY_FORMAT = 2
 
 
-def environment() -> dict[str, Any]:
-    """What of the environment decides results: the interpreter and key package versions.
+def key_environment(env: dict[str, Any]) -> dict[str, Any]:
+    """What of the environment (``capture_environment``) decides results: the interpreter
+    and key package versions.
 
     The platform string is left out so that machines alike in what matters share runs.
     """
-    env = capture_environment()
     return {k: env[k] for k in ("python", "implementation", "packages")}
 
 
@@ -70,6 +70,7 @@ def stage_key(
         "code": {path: _file_hash(pipeline.path(path)) for path in stage.code},
         "outputs": {name: [str(o.to), o.source] for name, o in sorted(stage.outputs.items())},
         "metrics": stage.metrics,
+        "template": [stage.template, stage.start, stage.report],
         "environment": env,
     }
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)

@@ -29,11 +29,13 @@ from graphlib import TopologicalSorter
 from typing import TYPE_CHECKING, Any
 
 import tenacity
+import yaml
 
 from ..core.errors import AlreadyExists, AssetHubError, Conflict, InvalidInput
+from ..core.lineage import capture_environment
 from ..core.names import AssetRef, quote
-from ..core.runs import RunDetails, RunOutput, RunRecord
-from .keys import StageKey, environment, stage_key
+from ..core.runs import EVALUATION, RunDetails, RunOutput, RunRecord
+from .keys import StageKey, key_environment, stage_key
 from .spec import Pipeline, StageSpec
 
 if TYPE_CHECKING:
@@ -41,6 +43,12 @@ if TYPE_CHECKING:
 
 STATE_DIR = ".assethub"
 STATE_FILE = "state.json"
+LOCK_FILE = "assethub.lock"
+LOCK_FORMAT = 1
+LOCK_HEADER = (
+    "# Written by 'assethub run': the commit each ref input resolved to. Keep it with\n"
+    "# assethub.yaml; 'assethub run --frozen' reads these instead of the refs' heads.\n"
+)
 
 
 class StageFailed(AssetHubError):
@@ -56,6 +64,7 @@ class RunOptions:
     timeout: float | None = None  # seconds per stage attempt
     backoff: float = 1.0  # seconds before the first retry; doubles each time
     kernel: str | None = None  # default: the notebook's own kernelspec
+    frozen: bool = False  # ref inputs read from assethub.lock instead of resolved now
 
 
 @dataclass
@@ -99,7 +108,9 @@ class PipelineRunner:
         self.run_id = uuid.uuid4().hex
         self.results: dict[str, StageResult] = {}
         self._refs: dict[str, str] = {}
-        self._env = environment()
+        self._locked = _read_lock(pipeline.path(LOCK_FILE))
+        self._environment = capture_environment()  # once: keys and lineage share it
+        self._env = key_environment(self._environment)
         self._procs: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -127,14 +138,54 @@ class PipelineRunner:
         cached = self.hub.run_cache_get(key.key)
         if cached is not None:
             return StageResult(stage.name, "up-to-date", key.key, outputs=cached.outputs)
-        return StageResult(stage.name, "stale", key.key, reasons=_why(key, last))
+        reasons = self._moved(stage) + _why(key, last)
+        failed = (last or {}).get("failed") or {}
+        if failed.get("key") == key.key:  # the same stage failed last time: say why, and where
+            reasons.insert(0, f"last run: {failed.get('message')}")
+        return StageResult(stage.name, "stale", key.key, reasons=reasons)
+
+    def _moved(self, stage: StageSpec) -> list[str]:
+        """Ref inputs that name another commit than the lock file holds."""
+        moved = []
+        for ref in sorted({str(r) for r in stage.inputs.values() if isinstance(r, AssetRef)}):
+            locked, now = self._locked.get(ref), self._refs[ref]
+            if locked is not None and locked != now:
+                moved.append(f"{ref} moved since {LOCK_FILE} ({locked[:12]} -> {now[:12]})")
+        return moved
 
     def _resolve_refs(self, order: list[str]) -> None:
-        """Resolve every asset-ref input once, up front: a missing one stops the run before it starts."""
+        """Resolve every asset-ref input once, up front: a missing one stops the run before it starts.
+
+        Frozen, each ref reads its commit from the lock file instead (and that commit must
+        still be in the hub, readable to you).
+        """
         for name in order:
             for ref in self.pipeline.stages[name].inputs.values():
-                if isinstance(ref, AssetRef) and str(ref) not in self._refs:
-                    self._refs[str(ref)] = self.hub.resolve_commit(str(ref))[1].id
+                text = str(ref)
+                if not isinstance(ref, AssetRef) or text in self._refs:
+                    continue
+                if not self.options.frozen:
+                    self._refs[text] = self.hub.resolve_commit(text)[1].id
+                    continue
+                locked = self._locked.get(text)
+                if locked is None:
+                    raise InvalidInput(
+                        f"{LOCK_FILE} holds no commit for {text}; run without --frozen first."
+                    )
+                self._refs[text] = self.hub.resolve_commit(f"{ref.path}:{locked}")[1].id
+
+    def _write_lock(self, order: list[str]) -> None:
+        """Keep the commits that the ref inputs of stages that ran or were skipped resolved to."""
+        done = [n for n in order if self.results[n].state in ("ran", "skipped")]
+        refs = dict(self._locked)
+        for name in done:
+            for ref in self.pipeline.stages[name].inputs.values():
+                if isinstance(ref, AssetRef):
+                    refs[str(ref)] = self._refs[str(ref)]
+        if refs != self._locked:
+            text = yaml.safe_dump({"format": LOCK_FORMAT, "refs": dict(sorted(refs.items()))})
+            _write_text(self.pipeline.path(LOCK_FILE), LOCK_HEADER + text)
+            self._locked = refs
 
     def _input_commits(self, stage: StageSpec) -> dict[str, dict[str, str]]:
         """Each input's asset and commit: a resolved ref, or what the upstream stage made."""
@@ -165,6 +216,7 @@ class PipelineRunner:
                 self._kill_all()
                 with contextlib.suppress(OSError):  # kept only if a failed stage is in it
                     os.rmdir(os.path.join(self.state_dir, "runs", self.run_id))
+            self._write_lock(order)
         return [self.results[name] for name in order]
 
     def _schedule(self, order: list[str]) -> None:
@@ -314,6 +366,7 @@ class PipelineRunner:
             record = self._commit(stage, key, folder, executed)
         except AssetHubError as err:
             result = StageResult(stage.name, "failed", key.key, notebook=executed, message=str(err))
+            self._remember_failure(stage, result)
         else:
             self._remember(stage, key)
             shutil.rmtree(folder, ignore_errors=True)
@@ -323,13 +376,9 @@ class PipelineRunner:
 
     def _commit(self, stage: StageSpec, key: StageKey, folder: str, executed: str) -> RunRecord:
         work = os.path.realpath(os.path.join(folder, "work"))
-        outputs = [
-            RunOutput(o.name, str(o.to), _inside_run(work, o.source, f"output {quote(o.name)}"))
-            for o in stage.outputs.values()
-        ]
+        inputs = self._input_commits(stage)
         with open(executed, "rb") as f:
             notebook = f.read()
-        inputs = self._input_commits(stage)
         details = RunDetails(
             params=stage.parameters,
             metrics=_metrics(work, stage.metrics) if stage.metrics else {},
@@ -342,11 +391,20 @@ class PipelineRunner:
                 },
                 "papermill": {"parameters": stage.parameters},
                 "stage": {"name": stage.name, "key": key.key, "inputs": inputs},
+                "environment": self._environment,
             },
             message=f"pipeline stage {stage.name}",
             cwd=self.pipeline.root,
         )
+        outputs = _run_outputs(stage, work, inputs)
         return self.hub.commit_run(key.key, stage.name, self.run_id, outputs, notebook, details)
+
+    def _remember_failure(self, stage: StageSpec, result: StageResult) -> None:
+        """Keep why the stage failed and where its executed notebook is, for ``status``."""
+        state = _read_state(self.state_dir)
+        entry = state.setdefault(stage.name, {})
+        entry["failed"] = {"run_id": self.run_id, "message": result.message, "key": result.key}
+        _write_json(os.path.join(self.state_dir, STATE_FILE), state)
 
     def _remember(self, stage: StageSpec, key: StageKey) -> None:
         """Keep the key's parts locally, so ``status`` can say what changed since."""
@@ -357,11 +415,29 @@ class PipelineRunner:
 
 def _why(key: StageKey, last: dict[str, Any] | None) -> list[str]:
     """Which parts of the key differ from the last run here."""
-    if last is None:
+    if last is None or "parts" not in last:
         return ["never run here"]
     before = last.get("parts", {})
     changed = [part for part, value in key.parts.items() if before.get(part) != value]
     return [f"{part} changed" for part in changed] or ["its earlier run is not in this hub"]
+
+
+def _run_outputs(stage: StageSpec, work: str, inputs: dict[str, dict[str, str]]) -> list[RunOutput]:
+    """What the stage hands the hub: its outputs, or (evaluate) the report for its version."""
+    start = inputs[stage.start] if stage.start else None
+    if stage.evaluates and stage.report and start:
+        report = _inside_run(work, stage.report, "report")
+        version = f"{start['asset']}:{start['commit']}"
+        return [RunOutput("evaluation", version, report, kind=EVALUATION)]
+    return [
+        RunOutput(
+            o.name,
+            str(o.to),
+            _inside_run(work, o.source, f"output {quote(o.name)}"),
+            start=start["commit"] if start else None,
+        )
+        for o in stage.outputs.values()
+    ]
 
 
 def _inside_run(work: str, relative: str, what: str) -> str:
@@ -419,16 +495,41 @@ def _read_state(folder: str) -> dict[str, Any]:
 
 
 def _write_json(path: str, value: Any) -> None:
+    _write_text(path, json.dumps(value, indent=1, sort_keys=True, default=str))
+
+
+def _write_text(path: str, text: str) -> None:
     """Replace ``path`` atomically (temporary file + rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=".state-", dir=os.path.dirname(path))
+    fd, tmp = tempfile.mkstemp(prefix=".assethub-", dir=os.path.dirname(path))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=1, sort_keys=True, default=str)
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _read_lock(path: str) -> dict[str, str]:
+    """The lock file's ref -> commit id; none yet is empty, a damaged one is refused."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise InvalidInput(f"cannot read {LOCK_FILE} ({err}); delete it to start afresh.") from None
+    refs = data.get("refs") if isinstance(data, dict) else None
+    if (
+        not isinstance(refs, dict)
+        or data.get("format") != LOCK_FORMAT
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in refs.items())
+    ):
+        raise InvalidInput(
+            f"{LOCK_FILE} is not a lock file this version writes; delete it to start afresh."
+        )
+    return refs
 
 
 @contextlib.contextmanager

@@ -19,6 +19,12 @@ stops halfway because of a typo in stage five. The YAML is read as nodes
         outputs:
           model: {to: demo/model/cv/digits-mlp:main, from: model}
         metrics: metrics.json            # optional: a JSON object the notebook writes
+
+A stage may name a ``template`` (``TEMPLATES``): ``train`` (datasets -> one model branch),
+``continue`` (``from`` a model version: its checkout arrives as ``checkpoint`` and the new
+commit goes on a branch of that model with the version as a parent) and ``evaluate``
+(``from`` a model version, arriving as ``model``: ``metrics`` and a ``report`` folder are
+attached to that exact version; no ``outputs``). Each template's fields are checked here.
 """
 
 from __future__ import annotations
@@ -40,8 +46,21 @@ from ..core.names import AssetRef, check_tree_path, parse_ref, quote
 
 PIPELINE_FILE = "assethub.yaml"
 STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
-STAGE_KEYS = ("notebook", "parameters", "inputs", "outputs", "code", "metrics", "description")
+STAGE_KEYS = (
+    "notebook",
+    "template",
+    "from",
+    "parameters",
+    "inputs",
+    "outputs",
+    "code",
+    "metrics",
+    "report",
+    "description",
+)
 OUTPUT_KEYS = ("to", "from")
+TEMPLATES = {"train": None, "continue": "checkpoint", "evaluate": "model"}
+"""Each template and the parameter its ``from`` model version arrives as (train has none)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +94,14 @@ class StageSpec:
     code: tuple[str, ...] = ()
     metrics: str | None = None
     description: str = ""
+    template: str | None = None
+    start: str | None = None  # continue/evaluate: the input holding the ``from`` model version
+    report: str | None = None  # evaluate: the run folder attached with the metrics
+
+    @property
+    def evaluates(self) -> bool:
+        """An evaluate stage attaches to its ``from`` version instead of committing outputs."""
+        return self.template == "evaluate"
 
     @property
     def upstream(self) -> set[str]:
@@ -85,6 +112,8 @@ class StageSpec:
         return {
             "name": self.name,
             "notebook": self.notebook,
+            "template": self.template,
+            "from": str(self.inputs[self.start]) if self.start else None,
             "upstream": sorted(self.upstream),
             "parameters": self.parameters,
             "inputs": {name: str(source) for name, source in self.inputs.items()},
@@ -92,6 +121,8 @@ class StageSpec:
                 name: {"to": str(o.to), "from": o.source} for name, o in self.outputs.items()
             },
             "code": list(self.code),
+            "metrics": self.metrics,
+            "report": self.report,
             "line": self.line,
         }
 
@@ -242,6 +273,31 @@ def parse_pipeline(text: str, root: str) -> Pipeline:
     return pipeline
 
 
+REQUIRED = {
+    None: ("outputs",),
+    "train": ("outputs",),
+    "continue": ("from", "outputs"),
+    "evaluate": ("from", "metrics", "report"),
+}
+REFUSED = {
+    None: ("from", "report"),
+    "train": ("from", "report"),
+    "continue": ("report",),
+    "evaluate": ("outputs",),
+}
+WHAT_FOR = {
+    "outputs": "what it commits",
+    "from": "the model version it starts from",
+    "metrics": "the JSON object its notebook writes",
+    "report": "the run folder attached with the metrics",
+}
+WHY_NOT = {
+    "from": "only a 'continue' or 'evaluate' template starts from a model version",
+    "report": "only an 'evaluate' template attaches a report",
+    "outputs": "an 'evaluate' template attaches its metrics and report to its 'from' version",
+}
+
+
 def _stage(reader: _Reader, name: str, key: Node, node: Node) -> StageSpec:
     if not STAGE_NAME.match(name):
         raise reader.fail(key, f"stage name {quote(name)} must match [A-Za-z0-9][A-Za-z0-9_-]*.")
@@ -249,11 +305,15 @@ def _stage(reader: _Reader, name: str, key: Node, node: Node) -> StageSpec:
     items = reader.mapping(node, what, STAGE_KEYS)
     if "notebook" not in items:
         raise reader.fail(node, f"{what} needs a 'notebook'.")
-    if "outputs" not in items:
-        raise reader.fail(node, f"{what} needs 'outputs' (what it commits).")
+    template = _template(reader, items, node, what)
     parameters = _parameters(reader, items["parameters"][1], what) if "parameters" in items else {}
     inputs = _inputs(reader, items["inputs"][1], what) if "inputs" in items else {}
-    outputs = _outputs(reader, items["outputs"][1], what)
+    start = TEMPLATES[template] if template else None
+    if start:
+        _add_start(reader, items["from"][1], what, start, inputs, parameters)
+    outputs = _outputs(reader, items["outputs"][1], what) if "outputs" in items else {}
+    if template in ("train", "continue"):
+        _one_model_output(reader, items["outputs"][1], what, template, outputs)
     clash = set(parameters) & set(inputs)
     if clash:
         raise reader.fail(
@@ -271,7 +331,66 @@ def _stage(reader: _Reader, name: str, key: Node, node: Node) -> StageSpec:
         description=reader.string(items["description"][1], "description")
         if "description" in items
         else "",
+        template=template,
+        start=start,
+        report=_run_path(reader, items["report"][1], "report") if "report" in items else None,
     )
+
+
+def _template(
+    reader: _Reader, items: dict[str, tuple[Node, Node]], node: Node, what: str
+) -> str | None:
+    """The stage's template (None: a plain stage), with the fields it needs and no others."""
+    template = None
+    if "template" in items:
+        value = items["template"][1]
+        template = reader.string(value, "'template'")
+        if template not in TEMPLATES:
+            raise reader.fail(
+                value, f"template {quote(template)} is not one of {', '.join(TEMPLATES)}."
+            )
+        what = f"{what} (template {template})"
+    for field_name in REFUSED[template]:
+        if field_name in items:
+            raise reader.fail(
+                items[field_name][0],
+                f"{what} cannot have {quote(field_name)}: {WHY_NOT[field_name]}.",
+            )
+    for field_name in REQUIRED[template]:
+        if field_name not in items:
+            raise reader.fail(node, f"{what} needs {quote(field_name)} ({WHAT_FOR[field_name]}).")
+    return template
+
+
+def _add_start(
+    reader: _Reader,
+    node: Node,
+    what: str,
+    name: str,
+    inputs: dict[str, AssetRef | StageOutputRef],
+    parameters: dict[str, Any],
+) -> None:
+    """``from`` becomes the input ``name``: checked out, hashed into the key, in the lineage."""
+    if name in inputs or name in parameters:
+        raise reader.fail(
+            node,
+            f"{what} gets its 'from' version as {quote(name)}, so no input or parameter "
+            "may have that name.",
+        )
+    source = _source(reader, node, "'from'")
+    if isinstance(source, AssetRef) and source.path.type != "model":
+        raise reader.fail(node, f"'from' must be a model version, and {source.path} is a dataset.")
+    inputs[name] = source
+
+
+def _one_model_output(
+    reader: _Reader, node: Node, what: str, template: str, outputs: dict[str, OutputSpec]
+) -> None:
+    """Train and continue make one model version; continue's stays in the model it continues."""
+    if len(outputs) != 1 or next(iter(outputs.values())).to.path.type != "model":
+        raise reader.fail(
+            node, f"{what} (template {template}) needs exactly one output, a model branch."
+        )
 
 
 def _parameters(reader: _Reader, node: Node, what: str) -> dict[str, Any]:
@@ -285,22 +404,26 @@ def _inputs(reader: _Reader, node: Node, what: str) -> dict[str, AssetRef | Stag
     inputs: dict[str, AssetRef | StageOutputRef] = {}
     for key, value in reader.mapping(node, f"the inputs of {what}").values():
         name = reader.identifier(key, "input")
-        text = reader.string(value, f"input {quote(name)}")
-        if "/" not in text:
-            stage, dot, output = text.partition(".")
-            if not dot or not stage or not output:
-                raise reader.fail(
-                    value,
-                    f"input {quote(name)} must be an asset ref (owner/type/folder/name:ref) "
-                    "or another stage's output (stage.output).",
-                )
-            inputs[name] = StageOutputRef(stage, output)
-            continue
-        try:
-            inputs[name] = parse_ref(text)
-        except InvalidInput as err:
-            raise reader.fail(value, str(err)) from None
+        inputs[name] = _source(reader, value, f"input {quote(name)}")
     return inputs
+
+
+def _source(reader: _Reader, node: Node, what: str) -> AssetRef | StageOutputRef:
+    """An asset ref, or another stage's output (``stage.output``)."""
+    text = reader.string(node, what)
+    if "/" not in text:
+        stage, dot, output = text.partition(".")
+        if not dot or not stage or not output:
+            raise reader.fail(
+                node,
+                f"{what} must be an asset ref (owner/type/folder/name:ref) "
+                "or another stage's output (stage.output).",
+            )
+        return StageOutputRef(stage, output)
+    try:
+        return parse_ref(text)
+    except InvalidInput as err:
+        raise reader.fail(node, str(err)) from None
 
 
 def _outputs(reader: _Reader, node: Node, what: str) -> dict[str, OutputSpec]:
@@ -359,23 +482,8 @@ def _check_links(
                 )
             writers[asset] = stage.name
     for stage in pipeline.stages.values():
-        for name, source in stage.inputs.items():
-            line_node = _input_node(reader, nodes[stage.name][1], name)
-            if isinstance(source, StageOutputRef):
-                made = pipeline.stages.get(source.stage)
-                if made is None or source.output not in made.outputs:
-                    raise reader.fail(
-                        line_node,
-                        f"input {quote(name)} of stage {quote(stage.name)} is {source}, "
-                        "which no stage makes.",
-                    )
-            elif str(source) in writers:
-                maker = writers[str(source)]
-                raise reader.fail(
-                    line_node,
-                    f"input {quote(name)} of stage {quote(stage.name)} reads {source}, which "
-                    f"stage {quote(maker)} writes: name it as {maker}.<output> instead.",
-                )
+        for name in stage.inputs:
+            _check_input(reader, pipeline, stage, name, nodes[stage.name][1], writers)
     try:
         pipeline.order()
     except CycleError as err:
@@ -385,7 +493,56 @@ def _check_links(
         ) from None
 
 
-def _input_node(reader: _Reader, stage_node: Node, name: str) -> Node:
-    """The node of one input's value, for the line of a refusal about it."""
-    inputs = reader.mapping(stage_node, "stage")["inputs"][1]
-    return reader.mapping(inputs, "inputs")[name][1]
+def _check_input(
+    reader: _Reader,
+    pipeline: Pipeline,
+    stage: StageSpec,
+    name: str,
+    stage_node: Node,
+    writers: dict[str, str],
+) -> None:
+    """One input (or ``from``) is made by a stage or read from the hub, never both."""
+    source = stage.inputs[name]
+    line_node = _input_node(reader, stage_node, stage, name)
+    what = "'from'" if name == stage.start else f"input {quote(name)}"
+    what = f"{what} of stage {quote(stage.name)}"
+    if isinstance(source, AssetRef):
+        maker = writers.get(str(source))
+        if maker == stage.name:
+            raise reader.fail(
+                line_node,
+                f"{what} reads {source}, which the stage itself writes: write to another "
+                "branch, so that a rerun starts from the same version.",
+            )
+        if maker is not None:
+            raise reader.fail(
+                line_node,
+                f"{what} reads {source}, which stage {quote(maker)} writes: name it as "
+                f"{maker}.<output> instead.",
+            )
+        model = source.path
+    else:
+        made = pipeline.stages.get(source.stage)
+        if made is None or source.output not in made.outputs:
+            raise reader.fail(line_node, f"{what} is {source}, which no stage makes.")
+        model = made.outputs[source.output].to.path
+        if name == stage.start and model.type != "model":
+            raise reader.fail(
+                line_node, f"{what} must be a model version, and {model} is a dataset."
+            )
+    if name == stage.start and stage.template == "continue":
+        to = next(iter(stage.outputs.values())).to
+        if to.path != model:
+            raise reader.fail(
+                line_node,
+                f"{what} is a version of {model}, so its output must be a branch of {model}, "
+                f"not {to}.",
+            )
+
+
+def _input_node(reader: _Reader, stage_node: Node, stage: StageSpec, name: str) -> Node:
+    """The node of one input's value (or of ``from``), for the line of a refusal about it."""
+    items = reader.mapping(stage_node, "stage")
+    if name == stage.start:
+        return items["from"][1]
+    return reader.mapping(items["inputs"][1], "inputs")[name][1]

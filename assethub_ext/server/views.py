@@ -38,6 +38,7 @@ def show(info: dict[str, Any]) -> dict[str, Any]:
     """A commit's detail without its tree, which is paged separately."""
     shown = {k: v for k, v in info.items() if k != "tree"}
     shown["commit"] = commit(info["commit"])
+    shown["evaluations"] = [commit(c) for c in info["evaluations"]]
     return shown
 
 

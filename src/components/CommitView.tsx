@@ -73,6 +73,15 @@ export function CommitView(props: {
       <ValuesTable title="params" values={commit.params} />
       <ValuesTable title="metrics" values={commit.metrics} />
       <ValuesTable title="metadata" values={commit.meta} />
+      {loaded.data.evaluations.map(e => (
+        <div key={e.id} className="jp-AssetHub-evaluation">
+          <button className="jp-AssetHub-link" onClick={() => props.openCommit(`${asset}:${e.id}`)}>
+            evaluation {shortId(e.id)}
+          </button>
+          <span className="jp-AssetHub-dim"> · {when(e.created_at)}</span>
+          <ValuesTable title="metrics" values={e.metrics} />
+        </div>
+      ))}
       <Heading>
         Files ({loaded.data.files}, {humanSize(loaded.data.size)})
       </Heading>
