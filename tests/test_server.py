@@ -147,7 +147,7 @@ def test_every_handler_method_is_authenticated_and_authorized() -> None:
     """A new handler that forgets either decorator fails here, before it ships."""
     for _, handler in extension.api_handlers():
         assert handler.auth_resource == "assethub_ext:assets"
-        for verb in ("get", "post", "put", "patch", "delete"):
+        for verb in ("get", "head", "post", "put", "patch", "delete"):
             method = handler.__dict__.get(verb)
             if method is None:
                 continue
@@ -166,7 +166,7 @@ def test_openapi_describes_exactly_the_handlers() -> None:
     served = {
         (f"/{path}", verb)
         for path, handler in extension.api_handlers()
-        for verb in ("get", "post", "put", "patch", "delete")
+        for verb in ("get", "head", "post", "put", "patch", "delete")
         if verb in handler.__dict__
     }
     described = {(path, verb) for path, item in spec["paths"].items() for verb in item}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .context import HubContext, asset_path
 from .errors import InvalidInput
-from .tree import Tree, TreeChange, diff_trees
+from .names import check_tree_path
+from .paging import check_limit, decode_cursor, encode_cursor
+from .tree import Tree, TreeChange, changes_after, diff_trees
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -37,6 +40,12 @@ class LineageGraph:
 
 def _side_by_side(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b))}
+
+
+def _diff(a: str, b: str, ca: CommitRow, cb: CommitRow, changes: list[TreeChange]) -> Diff:
+    return Diff(
+        a, b, changes, _side_by_side(ca.params, cb.params), _side_by_side(ca.metrics, cb.metrics)
+    )
 
 
 class HistoryOps(HubContext):
@@ -81,13 +90,23 @@ class HistoryOps(HubContext):
     def diff(self, a: str, b: str) -> Diff:
         """Files added/removed/changed from ``a`` to ``b``, params and metrics side by side."""
         (ca, ta), (cb, tb) = self.tree_of(a), self.tree_of(b)
-        return Diff(
-            a,
-            b,
-            diff_trees(ta, tb),
-            _side_by_side(ca.params, cb.params),
-            _side_by_side(ca.metrics, cb.metrics),
-        )
+        return _diff(a, b, ca, cb, diff_trees(ta, tb))
+
+    def diff_page(
+        self, a: str, b: str, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[Diff, str | None]:
+        """``diff`` with one page of its file changes, and the cursor of the next page.
+
+        The two trees are merged from the cursor's path on and the merge stops after the
+        page, so a page costs the unchanged files before it, not the whole of both trees.
+        """
+        check_limit(limit)
+        after = decode_cursor(cursor, "d", check_tree_path) if cursor else None
+        (ca, ta), (cb, tb) = self.tree_of(a), self.tree_of(b)
+        changes = list(islice(changes_after(ta, tb, after), limit + 1))
+        more = len(changes) > limit
+        page = changes[:limit]
+        return _diff(a, b, ca, cb, page), encode_cursor("d", page[-1].path) if more else None
 
     def lineage(
         self, ref: str, *, up: bool = True, down: bool = False, depth: int = 10

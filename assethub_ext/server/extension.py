@@ -27,6 +27,7 @@ from ..core.names import check_tree_path, parse_asset_path, parse_folder_path, q
 from ..core.pins import PinFile, lock_path_for
 from . import views
 from .base import AUTH_RESOURCE, AssetHubHandler, RangeNotSatisfiable
+from .cache import IMMUTABLE
 
 __all__ = ["AUTH_RESOURCE", "api_handlers", "load_jupyter_server_extension"]
 
@@ -119,15 +120,18 @@ class RefsHandler(AssetHubHandler):
 
 
 class LogHandler(AssetHubHandler):
+    """A page of history; a page a cursor continues is fixed by the commit ids it holds."""
+
     @tornado.web.authenticated
     @authorized
     def get(self) -> None:
-        page = self.hub.log_page(
-            self.required_arg("ref"),
-            limit=self.int_arg("limit", PAGE),
-            cursor=self.optional_arg("cursor"),
+        ref, cursor = self.required_arg("ref"), self.optional_arg("cursor")
+        limit = self.int_arg("limit", PAGE)
+        immutable = self.names_a_commit(ref) or cursor is not None
+        self.finish_json(
+            lambda: views.log_page(self.hub.log_page(ref, limit=limit, cursor=cursor)),
+            immutable=immutable,
         )
-        self.finish(views.log_page(page))
 
 
 class CommitHandler(AssetHubHandler):
@@ -141,20 +145,29 @@ class TreeHandler(AssetHubHandler):
     @tornado.web.authenticated
     @authorized
     def get(self) -> None:
-        head, page = self.hub.tree_page(
-            self.required_arg("ref"),
-            prefix=self.arg("prefix", ""),
-            limit=self.int_arg("limit", PAGE),
-            cursor=self.optional_arg("cursor"),
+        ref, prefix = self.required_arg("ref"), self.arg("prefix", "")
+        limit, cursor = self.int_arg("limit", PAGE), self.optional_arg("cursor")
+        self.finish_json(
+            lambda: views.tree_page(
+                *self.hub.tree_page(ref, prefix=prefix, limit=limit, cursor=cursor)
+            ),
+            immutable=self.names_a_commit(ref),
         )
-        self.finish(views.tree_page(head, page))
 
 
 class DiffHandler(AssetHubHandler):
+    """Two refs compared; the file changes paged like the other listings."""
+
     @tornado.web.authenticated
     @authorized
     def get(self) -> None:
-        self.finish(views.diff(self.hub.diff(self.required_arg("a"), self.required_arg("b"))))
+        a, b = self.required_arg("a"), self.required_arg("b")
+        limit, cursor = self.int_arg("limit", PAGE), self.optional_arg("cursor")
+        pinned = [self.names_a_commit(ref) for ref in (a, b)]  # both checked for access
+        self.finish_json(
+            lambda: views.diff(*self.hub.diff_page(a, b, limit=limit, cursor=cursor)),
+            immutable=all(pinned),
+        )
 
 
 class LineageHandler(AssetHubHandler):
@@ -177,27 +190,48 @@ class LineageHandler(AssetHubHandler):
 
 
 class FileHandler(AssetHubHandler):
-    """One file of a commit, streamed; ``Range: bytes=a-b`` gives part of it (206)."""
+    """One file of a commit, streamed; ``Range: bytes=a-b`` gives part of it (206).
+
+    ``HEAD`` gives the same headers without the bytes. The ETag is the file's content
+    hash, so a client holding it gets a 304; addressed by a full commit id, the file is
+    also marked immutable for the client's cache.
+    """
 
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        blob = self.hub.open_file(self.required_arg("ref"), self.required_arg("path"))
-        start, end = _byte_range(self.request.headers.get("Range"), blob.size)
+        await self._send()
+
+    @tornado.web.authenticated
+    @authorized
+    async def head(self) -> None:
+        await self._send()
+
+    async def _send(self) -> None:
+        ref = self.required_arg("ref")
+        immutable = self.names_a_commit(ref)
+        blob = self.hub.open_file(ref, self.required_arg("path"))
+        self.set_header("ETag", f'"{blob.digest}"')
+        if immutable:
+            self.set_header("Cache-Control", IMMUTABLE)
         kind = mimetypes.guess_type(blob.path, strict=False)[0] or "application/octet-stream"
+        if self.not_modified():
+            self.finish(set_content_type=kind)
+            return
+        start, end = _byte_range(self.request.headers.get("Range"), blob.size)
         self.set_header("Content-Type", kind)
         self.set_header("Content-Length", str(end - start))
         self.set_header("Accept-Ranges", "bytes")
-        self.set_header("ETag", f'"{blob.digest}"')
         name = url_quote(blob.path.rpartition("/")[2], safe="")
         self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{name}")
         if (start, end) != (0, blob.size):
             self.set_status(206)
             self.set_header("Content-Range", f"bytes {start}-{end - 1}/{blob.size}")
-        for chunk in blob.read(start, end):
-            self.write(chunk)
-            await self.flush()
-        self.finish()
+        if self.request.method != "HEAD":
+            for chunk in blob.read(start, end):
+                self.write(chunk)
+                await self.flush()
+        self.finish(set_content_type=kind)
 
 
 class BranchesHandler(AssetHubHandler):
