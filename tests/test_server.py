@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import inspect
 import json
-from http.cookies import SimpleCookie
 from collections.abc import Awaitable, Callable
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -186,6 +186,17 @@ def test_openapi_file_is_a_valid_openapi_document() -> None:
     from openapi_spec_validator import validate
 
     validate(yaml.safe_load(SPEC.read_text()))
+
+
+async def test_the_hub_is_closed_when_the_server_stops(
+    call: Call, filled: dict[str, str], jp_serverapp: Any
+) -> None:
+    assert ok(await call("GET", "log", ref=DS))["commits"]
+    settings = jp_serverapp.web_app.settings
+    hub = settings["assethub_hub"]
+    assert "meta" in vars(hub), "the request did not open the hub's database"
+    await jp_serverapp.cleanup_extensions()
+    assert "assethub_hub" not in settings and "meta" not in vars(hub) and "objects" not in vars(hub)
 
 
 # -- reading --------------------------------------------------------------------------------

@@ -117,16 +117,24 @@ class HistoryOps(HubContext):
         _, start = self.resolve_commit(ref)
         with self.meta.read() as conn:
             graph = LineageGraph(start.id)
-            self._add_nodes(conn, graph, [start.id])
+            rows = self._add_nodes(conn, graph, [start.id])
             if up:
-                self._walk(conn, graph, start.id, depth, upstream=True)
+                self._walk(conn, graph, start.id, depth, rows, upstream=True)
             if down:
-                self._walk(conn, graph, start.id, depth, upstream=False)
+                self._walk(conn, graph, start.id, depth, rows, upstream=False)
         return graph
 
     def _walk(
-        self, conn: Connection, graph: LineageGraph, start: str, depth: int, *, upstream: bool
+        self,
+        conn: Connection,
+        graph: LineageGraph,
+        start: str,
+        depth: int,
+        rows: dict[str, CommitRow],
+        *,
+        upstream: bool,
     ) -> None:
+        """Breadth-first from ``start``; ``rows`` holds the commits already read for nodes."""
         frontier, seen = [start], {start}
         for _ in range(depth):
             if not frontier:
@@ -135,7 +143,7 @@ class HistoryOps(HubContext):
                 tuple[str, str, str]
             ] = []  # (from, to, kind) with from -> to meaning "made"
             if upstream:
-                for c in self.meta.get_commits(conn, frontier).values():
+                for c in (rows[i] for i in frontier if i in rows):
                     pairs += [(i["commit"], c.id, "input") for i in c.lineage.get("inputs", [])]
                     pairs += [(p, c.id, "parent") for p in c.parents]
                 nxt = [src for src, _, _ in pairs]
@@ -149,9 +157,12 @@ class HistoryOps(HubContext):
                     graph.edges.append(edge)
             frontier = [n for n in dict.fromkeys(nxt) if n not in seen]
             seen.update(frontier)
-            self._add_nodes(conn, graph, frontier)
+            rows.update(self._add_nodes(conn, graph, frontier))
 
-    def _add_nodes(self, conn: Connection, graph: LineageGraph, ids: list[str]) -> None:
+    def _add_nodes(
+        self, conn: Connection, graph: LineageGraph, ids: list[str]
+    ) -> dict[str, CommitRow]:
+        """Add ``ids`` as nodes; returns their commit rows (missing ones are marked, not read)."""
         found = self.meta.get_commits(conn, ids)
         names = self.catalog.refs_naming(conn, list(found))
         assets: dict[int, str] = {}
@@ -172,3 +183,4 @@ class HistoryOps(HubContext):
                 "message": commit.message,
                 "created_at": commit.created_at,
             }
+        return found

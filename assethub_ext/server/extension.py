@@ -18,6 +18,7 @@ from urllib.parse import quote as url_quote
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
+from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 
 from .._version import __version__
@@ -26,10 +27,10 @@ from ..core.history import MAX_LINEAGE_DEPTH
 from ..core.names import check_tree_path, parse_asset_path, parse_folder_path, quote
 from ..core.pins import PinFile, lock_path_for
 from . import views
-from .base import AUTH_RESOURCE, AssetHubHandler, RangeNotSatisfiable
+from .base import AUTH_RESOURCE, HUB_SETTING, AssetHubHandler, RangeNotSatisfiable
 from .cache import IMMUTABLE
 
-__all__ = ["AUTH_RESOURCE", "api_handlers", "load_jupyter_server_extension"]
+__all__ = ["AUTH_RESOURCE", "AssetHubExtension", "api_handlers"]
 
 API_PREFIX = ("assethub", "api")
 PAGE = 100
@@ -452,14 +453,24 @@ def api_handlers() -> list[tuple[str, type[AssetHubHandler]]]:
     ]
 
 
-def load_jupyter_server_extension(server_app: Any) -> None:
-    """Add the Asset Hub handlers to ``server_app``'s tornado application."""
-    web_app = server_app.web_app
-    base_url = web_app.settings["base_url"]
-    handlers = [
-        (url_path_join(base_url, *API_PREFIX, path), handler) for path, handler in api_handlers()
-    ]
-    web_app.add_handlers(".*$", handlers)
-    server_app.log.info(
-        "Asset Hub %s: API at %s", __version__, url_path_join(base_url, *API_PREFIX)
-    )
+class AssetHubExtension(ExtensionApp):
+    """The extension as jupyter-server starts and stops it: routes in, and the hub closed.
+
+    An ``ExtensionApp`` rather than a bare load function, for its stop hook: the one hub the
+    server opened (its database engine and object store) is closed when the server shuts
+    down, instead of being left for the process's exit.
+    """
+
+    name = "assethub_ext"
+    load_other_extensions = True
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(
+            (url_path_join(*API_PREFIX, path), handler) for path, handler in api_handlers()
+        )
+        self.log.info("Asset Hub %s: API at /%s/", __version__, "/".join(API_PREFIX))
+
+    async def stop_extension(self) -> None:
+        hub = self.serverapp.web_app.settings.pop(HUB_SETTING, None) if self.serverapp else None
+        if hub is not None:
+            hub.close()

