@@ -36,11 +36,8 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "assethub-ext"}]
 
 
-def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "assethub_ext"}]
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """Read by jupyter-server only, so the import of the server side is paid there."""
+    from .server.extension import AssetHubExtension
 
-
-def _load_jupyter_server_extension(server_app: Any) -> None:
-    from .server.extension import load_jupyter_server_extension
-
-    load_jupyter_server_extension(server_app)
+    return [{"module": "assethub_ext", "app": AssetHubExtension}]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from conftest import write_files
 
 from assethub_ext import Hub
 from assethub_ext.core.errors import InvalidInput, NotFound, PermissionDenied
+from assethub_ext.core.names import parse_asset_path
 from assethub_ext.core.paging import Page, encode_cursor
 
 M = "alice/model/cls/net"
@@ -46,6 +48,33 @@ def test_log_pages_follow_the_whole_log_through_merges(hub: Hub, tmp_path: Path)
         paged = all_pages(lambda cur, n=size: hub.log_page(M, limit=n, cursor=cur))
         assert [c.id for c in paged] == whole
     assert hub.log_page(f"{M}:exp", limit=100).items[0].id == hub.log(f"{M}:exp")[0].id
+
+
+def test_a_skewed_clock_lists_no_commit_twice_across_pages(hub: Hub) -> None:
+    """B was stamped later than its child A; the merge M reaches B both directly and via A."""
+    hub.create(M)
+    with hub.meta.write() as conn:
+        asset = hub._asset(conn, parse_asset_path(M), "edit")
+        made: dict[str, str] = {}
+        for name, when, parents in (
+            ("R", 1, []),
+            ("B", 20, ["R"]),
+            ("A", 10, ["B"]),
+            ("M", 30, ["A", "B"]),
+        ):
+            row = hub._make_commit(
+                asset,
+                kind="commit",
+                tree="0" * 64,  # the log never reads trees
+                parents=[made[p] for p in parents],
+                message=name,
+            )
+            hub.meta.insert_commit(conn, dataclasses.replace(row, created_at=float(when)))
+            made[name] = row.id
+        hub.meta.create_ref(conn, asset.id, "main", "branch", made["M"])
+    for size in (1, 2, 3, 100):
+        paged = all_pages(lambda cur, n=size: hub.log_page(M, limit=n, cursor=cur))
+        assert [c.message for c in paged] == ["M", "A", "B", "R"], size
 
 
 def test_log_cursors_are_checked(hub: Hub, tmp_path: Path) -> None:

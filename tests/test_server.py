@@ -11,15 +11,17 @@ import inspect
 import json
 import subprocess
 from collections.abc import Awaitable, Callable
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import yaml
 from conftest import write_files
 from jupyter_core.utils import ensure_async
-from jupyter_server.auth.identity import IdentityProvider, User
-from tornado.httpclient import HTTPResponse
+from jupyter_server.auth.identity import PasswordIdentityProvider, User
+from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 
 from assethub_ext import Hub, __version__
 from assethub_ext.core.paging import encode_cursor
@@ -34,8 +36,12 @@ M = "alice/model/cls/net"
 SPEC = Path(extension.__file__).with_name("openapi.yaml")
 
 
-class HeaderIdentityProvider(IdentityProvider):
-    """The token is still required; the user is whoever ``X-Test-User`` names (tests only)."""
+class HeaderIdentityProvider(PasswordIdentityProvider):
+    """The token is still required; the user is whoever ``X-Test-User`` names (tests only).
+
+    Built on jupyter-server's default provider, whose login form takes the token as a
+    password, so that a test can also sign in with a cookie.
+    """
 
     async def get_user(self, handler: Any) -> User | None:
         user = await ensure_async(super().get_user(handler))
@@ -148,7 +154,7 @@ def test_every_handler_method_is_authenticated_and_authorized() -> None:
     """A new handler that forgets either decorator fails here, before it ships."""
     for _, handler in extension.api_handlers():
         assert handler.auth_resource == "assethub_ext:assets"
-        for verb in ("get", "post", "put", "patch", "delete"):
+        for verb in ("get", "head", "post", "put", "patch", "delete"):
             method = handler.__dict__.get(verb)
             if method is None:
                 continue
@@ -167,7 +173,7 @@ def test_openapi_describes_exactly_the_handlers() -> None:
     served = {
         (f"/{path}", verb)
         for path, handler in extension.api_handlers()
-        for verb in ("get", "post", "put", "patch", "delete")
+        for verb in ("get", "head", "post", "put", "patch", "delete")
         if verb in handler.__dict__
     }
     described = {(path, verb) for path, item in spec["paths"].items() for verb in item}
@@ -181,6 +187,17 @@ def test_openapi_file_is_a_valid_openapi_document() -> None:
     from openapi_spec_validator import validate
 
     validate(yaml.safe_load(SPEC.read_text()))
+
+
+async def test_the_hub_is_closed_when_the_server_stops(
+    call: Call, filled: dict[str, str], jp_serverapp: Any
+) -> None:
+    assert ok(await call("GET", "log", ref=DS))["commits"]
+    settings = jp_serverapp.web_app.settings
+    hub = settings["assethub_hub"]
+    assert "meta" in vars(hub), "the request did not open the hub's database"
+    await jp_serverapp.cleanup_extensions()
+    assert "assethub_hub" not in settings and "meta" not in vars(hub) and "objects" not in vars(hub)
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -281,6 +298,112 @@ async def test_file_download_streams_with_type_length_and_ranges(
     refused(await call("GET", "file", ref=M, path="t/nope"), 404, "not_found")
     for hostile in ("../t/a.csv", "/etc/passwd", "t/../../x", "t\\a.csv", "t/a.csv\x00"):
         refused(await call("GET", "file", ref=M, path=hostile), 400, "invalid")
+
+
+async def test_file_head_gives_the_headers_without_the_bytes(
+    call: Call, make_hub: Callable[..., Hub], tmp_path: Path
+) -> None:
+    alice = make_hub("alice")
+    alice.create(M)
+    alice.commit(f"{M}:main", str(write_files(tmp_path / "w", {"t/a.csv": "x,y\n"})))
+    got = await call("GET", "file", ref=M, path="t/a.csv")
+    head = await call("HEAD", "file", ref=M, path="t/a.csv")
+    assert head.code == 200 and head.body == b""
+    for name in ("Content-Type", "Content-Length", "ETag", "Accept-Ranges", "Content-Disposition"):
+        assert head.headers[name] == got.headers[name], name
+    part = await call("HEAD", "file", ref=M, path="t/a.csv", headers={"Range": "bytes=1-2"})
+    assert part.code == 206 and part.headers["Content-Range"] == "bytes 1-2/4"
+    assert part.headers["Content-Length"] == "2" and part.body == b""
+    assert (await call("HEAD", "file", ref=M, path="t/nope")).code == 404
+    assert (await call("HEAD", "file", ref=M, path="../x")).code == 400
+    assert (await call("HEAD", "file", ref=M, path="t/a.csv", user="bob")).code == 403
+
+
+async def test_answers_about_full_commit_ids_are_immutable_and_revalidated(
+    call: Call, filled: dict[str, str]
+) -> None:
+    """Cached by URL, but every request still checks the signed-in user's access first."""
+    pinned = f"{M}:{filled['first']}"
+    for endpoint, params in (
+        ("tree", {"ref": pinned}),
+        ("diff", {"a": pinned, "b": f"{M}:{filled['second']}"}),
+        ("log", {"ref": pinned}),
+        ("file", {"ref": pinned, "path": "w.bin"}),
+    ):
+        first = await call("GET", endpoint, **params)
+        again = await call("GET", endpoint, **params)
+        assert first.code == again.code == 200 and first.body == again.body, endpoint
+        assert again.headers["Cache-Control"] == "private, max-age=31536000, immutable"
+        etag = again.headers["ETag"]
+        assert etag == first.headers["ETag"] and etag.startswith('"'), endpoint
+        same = await call("GET", endpoint, headers={"If-None-Match": etag}, **params)
+        assert same.code == 304 and same.body == b"", endpoint
+        other = await call("GET", endpoint, headers={"If-None-Match": '"x"'}, **params)
+        assert other.code == 200 and other.body == first.body, endpoint
+        refused(await call("GET", endpoint, user="bob", **params), 403, "forbidden")
+    ok(
+        await call(
+            "PUT", "grants", body={"folder": "alice/model/cls", "principal": "bob", "level": "read"}
+        )
+    )
+    assert ok(await call("GET", "tree", user="bob", ref=pinned))["commit"] == filled["first"]
+    ok(
+        await call(
+            "PUT", "grants", body={"folder": "alice/model/cls", "principal": "bob", "level": None}
+        )
+    )
+    refused(await call("GET", "tree", user="bob", ref=pinned), 403, "forbidden")
+
+
+async def test_answers_about_moving_refs_are_not_marked_immutable(
+    call: Call, filled: dict[str, str]
+) -> None:
+    """A branch, a short id, or a branch named like a commit id can name another commit later."""
+    ok(await call("POST", "branches", body={"ref": f"{M}:exp", "name": filled["first"]}), 201)
+    for ref in (f"{M}:main", f"{M}:{filled['first'][:12]}", f"{M}:{filled['first']}"):
+        for endpoint in ("tree", "log"):
+            response = await call("GET", endpoint, ref=ref)
+            assert response.code == 200 and "immutable" not in response.headers.get(
+                "Cache-Control", ""
+            ), (endpoint, ref)
+    shadowed = ok(await call("GET", "tree", ref=f"{M}:{filled['first']}"))
+    assert shadowed["commit"] == filled["second"]
+    first = ok(await call("GET", "log", ref=f"{M}:main", limit="1"))
+    assert first["commits"][0]["id"] == filled["first"]
+
+
+async def test_diff_is_paged_by_cursor(
+    call: Call, make_hub: Callable[..., Hub], tmp_path: Path
+) -> None:
+    alice = make_hub("alice")
+    alice.create(M)
+    old = {"a": "1", "b": "1", "c": "1", "d/x": "1", "e": "1"}
+    new = {"a": "2", "b": "1", "c0": "1", "d/x": "2", "e": "1", "f": "new"}
+    a = alice.commit(f"{M}:main", str(write_files(tmp_path / "a", old)), params={"lr": 1}).id
+    b = alice.commit(f"{M}:main", str(write_files(tmp_path / "b", new)), params={"lr": 2}).id
+    seen, cursor = [], None
+    while True:
+        query = {"a": f"{M}:{a}", "b": f"{M}:{b}", "limit": "2"} | (
+            {"cursor": cursor} if cursor else {}
+        )
+        page = ok(await call("GET", "diff", **query))
+        assert len(page["changes"]) <= 2 and page["params"] == {"lr": [1, 2]}
+        seen += [(c["path"], c["status"]) for c in page["changes"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == [
+        ("a", "changed"),
+        ("c", "removed"),
+        ("c0", "added"),
+        ("d/x", "changed"),
+        ("f", "added"),
+    ]
+    whole = ok(await call("GET", "diff", a=f"{M}:{a}", b=f"{M}:{b}"))
+    assert [(c["path"], c["status"]) for c in whole["changes"]] == seen and whole["next"] is None
+    for bad in ("%%%", encode_cursor("t", "a"), encode_cursor("d", "../x")):
+        refused(await call("GET", "diff", a=f"{M}:{a}", b=f"{M}:{b}", cursor=bad), 400, "invalid")
+    refused(await call("GET", "diff", a=f"{M}:{a}", b=f"{M}:{b}", limit="0"), 400, "invalid")
 
 
 # -- changing -------------------------------------------------------------------------------
@@ -396,6 +519,45 @@ async def test_each_permission_level_over_http(call: Call, filled: dict[str, str
     assert ok(await call("POST", "tags", user="bob", body={"ref": f"{DS}:v1", "name": "t"}), 201)
     refused(await call("POST", "folders", user="bob", body={"path": "alice/model/x"}), 403)
     refused(await call("GET", "log", user="../alice", ref=DS), 403, "forbidden")
+
+
+async def test_changes_with_a_login_cookie_need_the_xsrf_token(
+    call: Call, filled: dict[str, str], jp_serverapp: Any, jp_http_port: int, jp_base_url: str
+) -> None:
+    """Signed in through the server's own login form: reads pass, changes need ``_xsrf``."""
+    client = AsyncHTTPClient()
+    site = f"http://localhost:{jp_http_port}{jp_base_url}"
+    jar: SimpleCookie = SimpleCookie()
+
+    async def send(method: str, path: str, **kwargs: Any) -> HTTPResponse:
+        headers = {"Cookie": "; ".join(f"{k}={m.value}" for k, m in jar.items())}
+        response: HTTPResponse = await client.fetch(
+            site + path,
+            method=method,
+            headers={**headers, **kwargs.pop("headers", {})},
+            follow_redirects=False,
+            raise_error=False,
+            **kwargs,
+        )
+        for line in response.headers.get_list("Set-Cookie"):
+            jar.load(line)
+        return response
+
+    await send("GET", "login")
+    xsrf = jar["_xsrf"].value
+    form = urlencode({"password": jp_serverapp.identity_provider.token, "_xsrf": xsrf})
+    assert (await send("POST", "login", body=form)).code == 302
+    assert len(jar) == 2, "the login form set no session cookie"
+    as_alice = {"X-Test-User": "alice"}
+    reading = await send("GET", f"assethub/api/log?ref={DS}", headers=as_alice)
+    assert ok(reading)["commits"]
+    change = json.dumps({"ref": f"{DS}:v1", "name": "t1"})
+    for forged in ({}, {"X-XSRFToken": "2|00000000|" + "0" * 32 + "|1"}):
+        denied = await send("POST", "assethub/api/tags", body=change, headers=as_alice | forged)
+        assert "xsrf" in refused(denied, 403, "forbidden").lower()
+    with_token = as_alice | {"X-XSRFToken": xsrf}
+    assert ok(await send("POST", "assethub/api/tags", body=change, headers=with_token), 201)
+    assert "t1" in [r["name"] for r in ok(await call("GET", "refs", path=DS))["refs"]]
 
 
 # -- hostile and malformed input ------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .context import HubContext, asset_path, folder_path
+from .context import HubContext, Resolved, asset_path, folder_path
 from .errors import InvalidInput, NotFound
 from .hashing import HEX_LENGTH
 from .names import (
@@ -147,6 +147,17 @@ class BrowseOps(HubContext):
                 "updated_by": draft.updated_by,
             }
         return info
+
+    def resolve(self, ref: str) -> Resolved:
+        """What ``ref`` names, checked as any read is (its folder readable by this user).
+
+        A few indexed lookups, no commit or tree loaded: the server calls it to check a
+        user's access before answering from its cache; ``kind == "commit"`` with the full id
+        given (not a prefix, not a branch that happens to look like one) tells it the
+        answer cannot change.
+        """
+        with self.meta.read() as conn:
+            return self._resolve(conn, ref)
 
     # -- history ---------------------------------------------------------------------------
     def log_page(self, ref: str, *, limit: int = 100, cursor: str | None = None) -> Page[CommitRow]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .context import HubContext, asset_path
 from .errors import InvalidInput
-from .tree import Tree, TreeChange, diff_trees
+from .names import check_tree_path
+from .paging import check_limit, decode_cursor, encode_cursor
+from .tree import Tree, TreeChange, changes_after, diff_trees
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -94,14 +97,30 @@ class HistoryOps(HubContext):
     def diff(self, a: str, b: str) -> Diff:
         """Files added/removed/changed from ``a`` to ``b``, params and metrics side by side."""
         (ca, ta), (cb, tb) = self.tree_of(a), self.tree_of(b)
-        return Diff(
-            a,
-            b,
-            diff_trees(ta, tb),
-            _side_by_side(ca.params, cb.params),
-            _side_by_side(ca.metrics, cb.metrics),
-            (self.code_of(ca), self.code_of(cb)),
-        )
+        return self._diff(a, b, ca, cb, diff_trees(ta, tb))
+
+    def diff_page(
+        self, a: str, b: str, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[Diff, str | None]:
+        """``diff`` with one page of its file changes, and the cursor of the next page.
+
+        The two trees are merged from the cursor's path on and the merge stops after the
+        page, so a page costs the unchanged files before it, not the whole of both trees.
+        """
+        check_limit(limit)
+        after = decode_cursor(cursor, "d", check_tree_path) if cursor else None
+        (ca, ta), (cb, tb) = self.tree_of(a), self.tree_of(b)
+        changes = list(islice(changes_after(ta, tb, after), limit + 1))
+        more = len(changes) > limit
+        page = changes[:limit]
+        return self._diff(a, b, ca, cb, page), encode_cursor("d", page[-1].path) if more else None
+
+    def _diff(
+        self, a: str, b: str, ca: CommitRow, cb: CommitRow, changes: list[TreeChange]
+    ) -> Diff:
+        params = _side_by_side(ca.params, cb.params)
+        metrics = _side_by_side(ca.metrics, cb.metrics)
+        return Diff(a, b, changes, params, metrics, (self.code_of(ca), self.code_of(cb)))
 
     def code_of(self, commit: CommitRow) -> dict[str, Any] | None:
         """The git commit a commit was made at and its patch of uncommitted changes, as text.
@@ -132,16 +151,24 @@ class HistoryOps(HubContext):
         _, start = self.resolve_commit(ref)
         with self.meta.read() as conn:
             graph = LineageGraph(start.id)
-            self._add_nodes(conn, graph, [start.id])
+            rows = self._add_nodes(conn, graph, [start.id])
             if up:
-                self._walk(conn, graph, start.id, depth, upstream=True)
+                self._walk(conn, graph, start.id, depth, rows, upstream=True)
             if down:
-                self._walk(conn, graph, start.id, depth, upstream=False)
+                self._walk(conn, graph, start.id, depth, rows, upstream=False)
         return graph
 
     def _walk(
-        self, conn: Connection, graph: LineageGraph, start: str, depth: int, *, upstream: bool
+        self,
+        conn: Connection,
+        graph: LineageGraph,
+        start: str,
+        depth: int,
+        rows: dict[str, CommitRow],
+        *,
+        upstream: bool,
     ) -> None:
+        """Breadth-first from ``start``; ``rows`` holds the commits already read for nodes."""
         frontier, seen = [start], {start}
         for _ in range(depth):
             if not frontier:
@@ -150,7 +177,7 @@ class HistoryOps(HubContext):
                 tuple[str, str, str]
             ] = []  # (from, to, kind) with from -> to meaning "made"
             if upstream:
-                for c in self.meta.get_commits(conn, frontier).values():
+                for c in (rows[i] for i in frontier if i in rows):
                     pairs += [(i["commit"], c.id, "input") for i in c.lineage.get("inputs", [])]
                     pairs += [(p, c.id, "parent") for p in c.parents]
                 nxt = [src for src, _, _ in pairs]
@@ -164,9 +191,12 @@ class HistoryOps(HubContext):
                     graph.edges.append(edge)
             frontier = [n for n in dict.fromkeys(nxt) if n not in seen]
             seen.update(frontier)
-            self._add_nodes(conn, graph, frontier)
+            rows.update(self._add_nodes(conn, graph, frontier))
 
-    def _add_nodes(self, conn: Connection, graph: LineageGraph, ids: list[str]) -> None:
+    def _add_nodes(
+        self, conn: Connection, graph: LineageGraph, ids: list[str]
+    ) -> dict[str, CommitRow]:
+        """Add ``ids`` as nodes; returns their commit rows (missing ones are marked, not read)."""
         found = self.meta.get_commits(conn, ids)
         names = self.catalog.refs_naming(conn, list(found))
         assets: dict[int, str] = {}
@@ -187,3 +217,4 @@ class HistoryOps(HubContext):
                 "message": commit.message,
                 "created_at": commit.created_at,
             }
+        return found

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import zlib
 from bisect import bisect_left, bisect_right
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import islice, pairwise
 from typing import NamedTuple
 
 from .errors import IntegrityError, InvalidInput
+from .lru import WeightedLRU
 
 TREE_FORMAT = "assethub.tree.v1"
 MODE_FILE = 0o100644
@@ -83,6 +83,12 @@ class Tree(Mapping[str, TreeEntry]):
             found.append(self._entries[path])
         return found
 
+    def entries_after(self, after: str | None) -> Iterator[TreeEntry]:
+        """Every entry after path ``after`` (all when None), in path order, found by bisection."""
+        keys = self._sorted_keys()
+        start = 0 if after is None else bisect_right(keys, after)
+        return (self._entries[path] for path in islice(keys, start, None))
+
     def count_under(self, prefix: str) -> int:
         """How many paths start with ``prefix`` (two bisections)."""
         if not prefix:
@@ -122,32 +128,15 @@ class Tree(Mapping[str, TreeEntry]):
         return cls(entries)
 
 
-class TreeCache:
-    """Decoded trees by digest, least recently used first out, bounded by total entries.
+class TreeCache(WeightedLRU[str, Tree]):
+    """Decoded trees by digest, bounded by their total number of entries.
 
     Trees are immutable and named by their hash, so a cached one is never stale; the server
     keeps one so that paging through a commit of 100,000 files decodes its tree once.
     """
 
     def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self._trees: OrderedDict[str, Tree] = OrderedDict()
-        self._held = 0
-
-    def get(self, digest: str) -> Tree | None:
-        tree = self._trees.get(digest)
-        if tree is not None:
-            self._trees.move_to_end(digest)
-        return tree
-
-    def put(self, digest: str, tree: Tree) -> None:
-        if len(tree) > self.max_entries or digest in self._trees:
-            return
-        self._trees[digest] = tree
-        self._held += len(tree)
-        while self._held > self.max_entries:
-            _, dropped = self._trees.popitem(last=False)
-            self._held -= len(dropped)
+        super().__init__(max_entries, len)
 
 
 def _is_sorted(entries: dict[str, TreeEntry]) -> bool:
@@ -173,20 +162,29 @@ def diff_trees(old: Tree, new: Tree) -> list[TreeChange]:
             else TreeChange(e.path, status, e.size, None)
             for e in side.values()
         ]
-    changes: list[TreeChange] = []
-    for path in sorted(set(old) | set(new)):
-        before, after = old.get(path), new.get(path)
-        if before is None and after is not None:
-            changes.append(TreeChange(path, "added", None, after.size))
-        elif after is None and before is not None:
-            changes.append(TreeChange(path, "removed", before.size, None))
-        elif (
-            before is not None
-            and after is not None
-            and (before.digest != after.digest or before.mode != after.mode)
-        ):
-            changes.append(TreeChange(path, "changed", before.size, after.size))
-    return changes
+    return list(changes_after(old, new, None))
+
+
+def changes_after(old: Tree, new: Tree, after: str | None) -> Iterator[TreeChange]:
+    """The changes of ``diff_trees`` whose path sorts after ``after``, one at a time.
+
+    A merge of the two sorted trees, lazily: a page of a diff stops reading at its last
+    change instead of comparing 100,000 files every time.
+    """
+    olds, news = old.entries_after(after), new.entries_after(after)
+    before, now = next(olds, None), next(news, None)
+    while before is not None or now is not None:
+        if now is None or (before is not None and before.path < now.path):
+            assert before is not None
+            yield TreeChange(before.path, "removed", before.size, None)
+            before = next(olds, None)
+        elif before is None or now.path < before.path:
+            yield TreeChange(now.path, "added", None, now.size)
+            now = next(news, None)
+        else:
+            if before.digest != now.digest or before.mode != now.mode:
+                yield TreeChange(now.path, "changed", before.size, now.size)
+            before, now = next(olds, None), next(news, None)
 
 
 def check_no_file_folder_clash(tree: Tree) -> None:

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from jupyter_server.base.handlers import APIHandler
+from tornado.escape import json_encode
 from tornado.web import HTTPError
 
 from ..core.errors import AssetHubError, InvalidInput, MergeConflict, PermissionDenied
 from ..core.names import quote
+from .cache import CACHE_MIB, CACHE_SETTING, IMMUTABLE, ResponseCache
 
 if TYPE_CHECKING:
     from ..core.hub import Hub
 
 AUTH_RESOURCE = "assethub_ext:assets"
 HUB_SETTING = "assethub_hub"
+RESPONSES_SETTING = "assethub_responses"
 ANONYMOUS_PROVIDERS = (IdentityProvider, PasswordIdentityProvider)
 """jupyter-server's own providers name a token-authenticated caller "Anonymous <moon>", a
 new random id per browser: on a personal server the caller is the server's own user."""
@@ -63,6 +67,52 @@ class AssetHubHandler(APIHandler):
             raise PermissionDenied(
                 f"the signed-in user {quote(name)} has no valid hub user name: {err}"
             ) from None
+
+    # -- answers that cannot change --------------------------------------------------------
+    def names_a_commit(self, ref: str) -> bool:
+        """Check that the signed-in user may read ``ref``; true when it is a full commit id.
+
+        Whatever answers from a commit id alone never changes, so it may come from the
+        response cache, and clients may keep it (``Cache-Control: immutable``).
+        """
+        resolved = self.hub.resolve(ref)
+        return resolved.kind == "commit" and ref.endswith(f":{resolved.commit_id}")
+
+    def finish_json(self, build: Callable[[], dict[str, Any]], *, immutable: bool) -> None:
+        """Finish with ``build()``; an ``immutable`` answer comes from the cache when kept there.
+
+        Callers decide ``immutable`` with ``names_a_commit`` for every ref the answer depends
+        on, which is also what checks the signed-in user's access before a cached answer.
+        A matching ``If-None-Match`` gets a 304 without a body.
+        """
+        cache = self.responses
+        if not immutable or cache is None:
+            self.finish(build())
+            return
+        url = self.request.uri or ""
+        kept = cache.get(url) or cache.keep(url, json_encode(build()).encode("utf-8"))
+        self.set_header("Cache-Control", IMMUTABLE)
+        self.set_header("ETag", kept[1])
+        self.finish(None if self.not_modified() else kept[0])
+
+    def not_modified(self) -> bool:
+        """True (and the status set to 304) when ``If-None-Match`` names this answer's ETag.
+
+        Tornado checks ETags by itself only for those it computes; ours are set by us.
+        """
+        if not self.check_etag_header():
+            return False
+        self.set_status(304)
+        return True
+
+    @property
+    def responses(self) -> ResponseCache | None:
+        """The server's one response cache (None when configured to 0 MiB)."""
+        if RESPONSES_SETTING not in self.settings:
+            mib = self.settings.get(CACHE_SETTING, CACHE_MIB)
+            self.settings[RESPONSES_SETTING] = ResponseCache(mib * 2**20) if mib else None
+        cache: ResponseCache | None = self.settings[RESPONSES_SETTING]
+        return cache
 
     # -- input, checked at the edge --------------------------------------------------------
     def optional_arg(self, name: str) -> str | None:

@@ -18,6 +18,7 @@ from urllib.parse import quote as url_quote
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
+from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 
 from .._version import __version__
@@ -26,9 +27,10 @@ from ..core.history import MAX_LINEAGE_DEPTH
 from ..core.names import check_tree_path, parse_asset_path, parse_folder_path, quote
 from ..core.pins import PinFile, lock_path_for
 from . import views
-from .base import AUTH_RESOURCE, AssetHubHandler, RangeNotSatisfiable
+from .base import AUTH_RESOURCE, HUB_SETTING, AssetHubHandler, RangeNotSatisfiable
+from .cache import IMMUTABLE
 
-__all__ = ["AUTH_RESOURCE", "api_handlers", "load_jupyter_server_extension"]
+__all__ = ["AUTH_RESOURCE", "AssetHubExtension", "api_handlers"]
 
 API_PREFIX = ("assethub", "api")
 PAGE = 100
@@ -132,15 +134,18 @@ class RefsHandler(AssetHubHandler):
 
 
 class LogHandler(AssetHubHandler):
+    """A page of history; a page a cursor continues is fixed by the commit ids it holds."""
+
     @tornado.web.authenticated
     @authorized
     def get(self) -> None:
-        page = self.hub.log_page(
-            self.required_arg("ref"),
-            limit=self.int_arg("limit", PAGE),
-            cursor=self.optional_arg("cursor"),
+        ref, cursor = self.required_arg("ref"), self.optional_arg("cursor")
+        limit = self.int_arg("limit", PAGE)
+        immutable = self.names_a_commit(ref) or cursor is not None
+        self.finish_json(
+            lambda: views.log_page(self.hub.log_page(ref, limit=limit, cursor=cursor)),
+            immutable=immutable,
         )
-        self.finish(views.log_page(page))
 
 
 class CommitHandler(AssetHubHandler):
@@ -154,20 +159,29 @@ class TreeHandler(AssetHubHandler):
     @tornado.web.authenticated
     @authorized
     def get(self) -> None:
-        head, page = self.hub.tree_page(
-            self.required_arg("ref"),
-            prefix=self.arg("prefix", ""),
-            limit=self.int_arg("limit", PAGE),
-            cursor=self.optional_arg("cursor"),
+        ref, prefix = self.required_arg("ref"), self.arg("prefix", "")
+        limit, cursor = self.int_arg("limit", PAGE), self.optional_arg("cursor")
+        self.finish_json(
+            lambda: views.tree_page(
+                *self.hub.tree_page(ref, prefix=prefix, limit=limit, cursor=cursor)
+            ),
+            immutable=self.names_a_commit(ref),
         )
-        self.finish(views.tree_page(head, page))
 
 
 class DiffHandler(AssetHubHandler):
+    """Two refs compared; the file changes paged like the other listings."""
+
     @tornado.web.authenticated
     @authorized
     def get(self) -> None:
-        self.finish(views.diff(self.hub.diff(self.required_arg("a"), self.required_arg("b"))))
+        a, b = self.required_arg("a"), self.required_arg("b")
+        limit, cursor = self.int_arg("limit", PAGE), self.optional_arg("cursor")
+        pinned = [self.names_a_commit(ref) for ref in (a, b)]  # both checked for access
+        self.finish_json(
+            lambda: views.diff(*self.hub.diff_page(a, b, limit=limit, cursor=cursor)),
+            immutable=all(pinned),
+        )
 
 
 class LineageHandler(AssetHubHandler):
@@ -210,27 +224,48 @@ class SweepHandler(AssetHubHandler):
 
 
 class FileHandler(AssetHubHandler):
-    """One file of a commit, streamed; ``Range: bytes=a-b`` gives part of it (206)."""
+    """One file of a commit, streamed; ``Range: bytes=a-b`` gives part of it (206).
+
+    ``HEAD`` gives the same headers without the bytes. The ETag is the file's content
+    hash, so a client holding it gets a 304; addressed by a full commit id, the file is
+    also marked immutable for the client's cache.
+    """
 
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        blob = self.hub.open_file(self.required_arg("ref"), self.required_arg("path"))
-        start, end = _byte_range(self.request.headers.get("Range"), blob.size)
+        await self._send()
+
+    @tornado.web.authenticated
+    @authorized
+    async def head(self) -> None:
+        await self._send()
+
+    async def _send(self) -> None:
+        ref = self.required_arg("ref")
+        immutable = self.names_a_commit(ref)
+        blob = self.hub.open_file(ref, self.required_arg("path"))
+        self.set_header("ETag", f'"{blob.digest}"')
+        if immutable:
+            self.set_header("Cache-Control", IMMUTABLE)
         kind = mimetypes.guess_type(blob.path, strict=False)[0] or "application/octet-stream"
+        if self.not_modified():
+            self.finish(set_content_type=kind)
+            return
+        start, end = _byte_range(self.request.headers.get("Range"), blob.size)
         self.set_header("Content-Type", kind)
         self.set_header("Content-Length", str(end - start))
         self.set_header("Accept-Ranges", "bytes")
-        self.set_header("ETag", f'"{blob.digest}"')
         name = url_quote(blob.path.rpartition("/")[2], safe="")
         self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{name}")
         if (start, end) != (0, blob.size):
             self.set_status(206)
             self.set_header("Content-Range", f"bytes {start}-{end - 1}/{blob.size}")
-        for chunk in blob.read(start, end):
-            self.write(chunk)
-            await self.flush()
-        self.finish()
+        if self.request.method != "HEAD":
+            for chunk in blob.read(start, end):
+                self.write(chunk)
+                await self.flush()
+        self.finish(set_content_type=kind)
 
 
 class BranchesHandler(AssetHubHandler):
@@ -453,14 +488,24 @@ def api_handlers() -> list[tuple[str, type[AssetHubHandler]]]:
     ]
 
 
-def load_jupyter_server_extension(server_app: Any) -> None:
-    """Add the Asset Hub handlers to ``server_app``'s tornado application."""
-    web_app = server_app.web_app
-    base_url = web_app.settings["base_url"]
-    handlers = [
-        (url_path_join(base_url, *API_PREFIX, path), handler) for path, handler in api_handlers()
-    ]
-    web_app.add_handlers(".*$", handlers)
-    server_app.log.info(
-        "Asset Hub %s: API at %s", __version__, url_path_join(base_url, *API_PREFIX)
-    )
+class AssetHubExtension(ExtensionApp):
+    """The extension as jupyter-server starts and stops it: routes in, and the hub closed.
+
+    An ``ExtensionApp`` rather than a bare load function, for its stop hook: the one hub the
+    server opened (its database engine and object store) is closed when the server shuts
+    down, instead of being left for the process's exit.
+    """
+
+    name = "assethub_ext"
+    load_other_extensions = True
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(
+            (url_path_join(*API_PREFIX, path), handler) for path, handler in api_handlers()
+        )
+        self.log.info("Asset Hub %s: API at /%s/", __version__, "/".join(API_PREFIX))
+
+    async def stop_extension(self) -> None:
+        hub = self.serverapp.web_app.settings.pop(HUB_SETTING, None) if self.serverapp else None
+        if hub is not None:
+            hub.close()

@@ -42,11 +42,12 @@ def show(info: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def diff(result: Diff) -> dict[str, Any]:
+def diff(result: Diff, next_cursor: str | None) -> dict[str, Any]:
     return {
         "a": result.a,
         "b": result.b,
         "changes": [asdict(c) for c in result.changes],
+        "next": next_cursor,
         "params": {k: list(v) for k, v in result.params.items()},
         "metrics": {k: list(v) for k, v in result.metrics.items()},
         "code": {"a": result.code[0], "b": result.code[1]},

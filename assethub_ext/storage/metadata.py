@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -224,6 +225,11 @@ class CommitRow:
 
 
 def _row_to_commit(row: Any, parents: Sequence[str]) -> CommitRow:
+    # The four JSON columns decoded in one call: a log page reads 100 rows, and the call,
+    # not the parsing, was most of the cost (half the time of four calls).
+    params, metrics, meta, lineage = json.loads(
+        f"[{row.params},{row.metrics},{row.meta},{row.lineage}]"
+    )
     return CommitRow(
         id=row.id,
         asset_id=row.asset_id,
@@ -232,10 +238,10 @@ def _row_to_commit(row: Any, parents: Sequence[str]) -> CommitRow:
         author=row.author,
         created_at=row.created_at,
         message=row.message,
-        params=json.loads(row.params),
-        metrics=json.loads(row.metrics),
-        meta=json.loads(row.meta),
-        lineage=json.loads(row.lineage),
+        params=params,
+        metrics=metrics,
+        meta=meta,
+        lineage=lineage,
         parents=tuple(parents),
     )
 
@@ -399,26 +405,32 @@ class MetadataStore:
     ) -> tuple[list[CommitRow], list[str]]:
         """The next ``limit`` commits of a log, and the frontier that continues it.
 
-        The log is git's date-ordered walk: take the newest commit of the frontier, then put
-        its parents in. Any commit among the next ``limit`` is at most ``limit`` parent steps
-        from the frontier, so one recursive query fetches all the walk can need and a page
-        costs the same at the start of a history of 10,000 commits as at its end. (Pages
-        follow commit times: a commit stamped earlier than its own parent by a skewed clock
-        may be listed once more on a later page.)
+        The log is git's ``--date-order`` walk: newest first, but no parent before all its
+        children. Any commit among the next ``limit`` is at most ``limit`` parent steps from
+        the frontier, so one recursive query fetches all the walk can need and a page costs
+        the same at the start of a history of 10,000 commits as at its end. Waiting for the
+        children is what keeps a commit stamped later than its child (a skewed clock) from
+        being listed on one page and again on the next, where a merge reaches it twice; only
+        a child more than a page's reach away can still escape that wait.
         """
         graph = self._near_ancestors(conn, frontier, limit)
-        heap = [(-graph[i].created_at, i) for i in dict.fromkeys(frontier) if i in graph]
+        waiting = Counter(p for c in graph.values() for p in dict.fromkeys(c.parents) if p in graph)
+        heap = [
+            (-graph[i].created_at, i)
+            for i in dict.fromkeys(frontier)
+            if i in graph and not waiting[i]
+        ]
         heapq.heapify(heap)
-        queued = {i for _, i in heap}
         page: list[CommitRow] = []
         while heap and len(page) < limit:
             _, commit_id = heapq.heappop(heap)
             commit = graph[commit_id]
             page.append(commit)
-            for parent in commit.parents:
-                if parent in graph and parent not in queued:
-                    queued.add(parent)
-                    heapq.heappush(heap, (-graph[parent].created_at, parent))
+            for parent in dict.fromkeys(commit.parents):
+                if parent in graph:
+                    waiting[parent] -= 1
+                    if not waiting[parent]:
+                        heapq.heappush(heap, (-graph[parent].created_at, parent))
         return page, [i for _, i in sorted(heap)]
 
     def _near_ancestors(
