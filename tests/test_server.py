@@ -489,3 +489,17 @@ async def test_pins_refuse_paths_out_of_the_server_root(
     refused(await call("GET", "pins", notebook="missing.ipynb"), 404, "not_found")
     write_files(jp_root_dir, {"bad.ipynb": "{}", "bad.assethub.lock": "not json"})
     refused(await call("GET", "pins", notebook="bad.ipynb"), 400, "invalid")
+
+
+async def test_a_group_grant_over_http(
+    call: Call, filled: dict[str, str], make_hub: Callable[..., Hub]
+) -> None:
+    body = {"folder": "alice/dataset/cv", "principal": "@cv", "level": "read"}
+    refused(await call("PUT", "grants", body=body), 404, "not_found")
+    make_hub("alice").group_add("cv", ["bob"])
+    assert ok(await call("PUT", "grants", body=body))["grants"] == [
+        {"principal": "@cv", "level": "read"}
+    ]
+    assert ok(await call("GET", "log", user="bob", ref=DS))["commits"]
+    refused(await call("GET", "log", user="carol", ref=DS), 403, "forbidden")
+    refused(await call("PUT", "grants", body={**body, "principal": "@../x"}), 400, "invalid")
