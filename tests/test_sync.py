@@ -253,11 +253,11 @@ def test_concurrent_pushers_in_process_get_branch_moved(
                 plan.moves = sync._ref_moves(shared2, conn, plan, False, "push")
         sync.transfer(one, shared, [], force=False, verb="push")  # lands in between
         sync._send(two, shared2, sync._needed_objects(two, plans), sync.no_progress("", 0, ""))
-        with pytest.raises(BranchMoved, match="moved while this change was being made"):
-            with shared2.meta.write() as conn:
-                for plan in plans:
-                    sync._land(shared2, conn, plan, mirror=False)
-                    sync._apply_refs(shared2, conn, plan)
+        moved = pytest.raises(BranchMoved, match="moved while this change was being made")
+        with moved, shared2.meta.write() as conn:
+            for plan in plans:
+                sync._land(shared2, conn, plan, mirror=False)
+                sync._apply_refs(shared2, conn, plan)
         assert shared.fsck().ok
         assert len(shared.log(MODEL)) == 2
 
@@ -357,7 +357,9 @@ def test_unknown_self_and_environment_remotes(
     assert oct(os.stat(alice.remotes.path).st_mode & 0o777) == "0o600"
 
 
-@pytest.mark.parametrize("bad", ["../etc", "/etc/passwd", "alice/dataset/../x", "alice/x/f", "a//b"])
+@pytest.mark.parametrize(
+    "bad", ["../etc", "/etc/passwd", "alice/dataset/../x", "alice/x/f", "a//b"]
+)
 @pytest.mark.backends("sqlite-local")
 def test_hostile_paths_are_refused_before_anything_travels(
     local: Callable[..., Hub], bad: str
@@ -422,7 +424,11 @@ def test_push_pull_clone_over_the_command_line(
     cloned = run("clone", "--db", team[0], "--store", team[1], str(tmp_path / "c"), "--json")
     assert json.loads(cloned.stdout)["commits"] == 1
     again = run("clone", "--db", team[0], "--store", team[1], str(tmp_path / "c"))
-    assert again.returncode == 1 and again.stderr.startswith("error: ") and "already holds" in again.stderr
+    assert (
+        again.returncode == 1
+        and again.stderr.startswith("error: ")
+        and "already holds" in again.stderr
+    )
     missing = run("pull", "nope")
     assert missing.returncode == 1 and len(missing.stderr.splitlines()) == 1
     assert run("remote", "rm", "team").returncode == 0
