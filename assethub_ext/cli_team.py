@@ -67,31 +67,29 @@ def _report(report: Any, as_json: bool) -> None:
     )
 
 
-force_option = click.option("--force", is_flag=True, help="Overwrite a diverged branch.")
+def _transfer_command(verb: str, summary: str) -> click.Command:
+    """``push`` or ``pull``: the same arguments, calling the ``Hub`` method of that name."""
+
+    @click.command(name=verb, help=summary)
+    @click.argument("name")
+    @click.argument("paths", nargs=-1)
+    @click.option("--force", is_flag=True, help="Overwrite a diverged branch.")
+    @json_option
+    @_handles_errors
+    def command(name: str, paths: tuple[str, ...], force: bool, as_json: bool) -> None:
+        with _hub() as hub:
+            method = hub.push if verb == "push" else hub.pull
+            _report(method(name, paths, force=force, progress=_progress), as_json)
+
+    return command
 
 
-@click.command()
-@click.argument("name")
-@click.argument("paths", nargs=-1)
-@force_option
-@json_option
-@_handles_errors
-def push(name: str, paths: tuple[str, ...], force: bool, as_json: bool) -> None:
-    """Send assets (an asset, a folder, or all you may read) to remote NAME."""
-    with _hub() as hub:
-        _report(hub.push(name, paths, force=force, progress=_progress), as_json)
-
-
-@click.command()
-@click.argument("name")
-@click.argument("paths", nargs=-1)
-@force_option
-@json_option
-@_handles_errors
-def pull(name: str, paths: tuple[str, ...], force: bool, as_json: bool) -> None:
-    """Bring assets (an asset, a folder, or all you may read) from remote NAME."""
-    with _hub() as hub:
-        _report(hub.pull(name, paths, force=force, progress=_progress), as_json)
+push = _transfer_command(
+    "push", "Send assets (an asset, a folder, or all you may read) to remote NAME."
+)
+pull = _transfer_command(
+    "pull", "Bring assets (an asset, a folder, or all you may read) from remote NAME."
+)
 
 
 @click.command()

@@ -108,8 +108,7 @@ class SyncOps(HubContext):
         progress: ProgressFactory = no_progress,
     ) -> SyncReport:
         """Send assets (all you may read, a folder, or one asset) to ``remote``."""
-        with self.open_remote(remote) as other:
-            return transfer(self, other, paths, force=force, verb="push", progress=progress)
+        return self._with_remote(remote, "push", paths, force, progress)
 
     def pull(
         self,
@@ -120,8 +119,14 @@ class SyncOps(HubContext):
         progress: ProgressFactory = no_progress,
     ) -> SyncReport:
         """Bring assets from ``remote`` into this hub; folders new here mirror the remote's."""
+        return self._with_remote(remote, "pull", paths, force, progress)
+
+    def _with_remote(
+        self, remote: str, verb: str, paths: Sequence[str], force: bool, progress: ProgressFactory
+    ) -> SyncReport:
         with self.open_remote(remote) as other:
-            return transfer(other, self, paths, force=force, verb="pull", progress=progress)
+            source, dest = (self, other) if verb == "push" else (other, self)
+            return transfer(source, dest, paths, force=force, verb=verb, progress=progress)
 
     @classmethod
     def clone(
