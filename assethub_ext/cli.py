@@ -714,12 +714,22 @@ def dag(project: str, as_json: bool) -> None:
 @click.argument("level", type=click.Choice(["read", "run", "edit", "none"]))
 @_handles_errors
 def share(folder: str, principal: str, level: str) -> None:
-    """Grant a user (or * for everyone) read, run or edit on a folder; 'none' revokes."""
+    """Grant a user, @group (or * for everyone) read, run or edit on a folder; 'none' revokes."""
     with _hub() as hub:
         grants = hub.share(folder, principal, None if level == "none" else level)
     for who, what in sorted(grants.items()):
         click.echo(f"{who}: {what}")
 
+
+def _add_team_commands() -> None:
+    """remote, push, pull, clone and group live in ``cli_team`` (which imports this module)."""
+    from .cli_team import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_add_team_commands()
 
 if __name__ == "__main__":
     main()

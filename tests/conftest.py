@@ -29,6 +29,7 @@ STORE_MODULES = {
     "test_concurrency",
     "test_browse",
     "test_team",
+    "test_sync",
 }
 """Test files whose every test runs on each backend; the others use SQLite + local."""
 

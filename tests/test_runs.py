@@ -142,7 +142,8 @@ def test_a_version_1_hub_gains_the_run_cache(hub_home: Path) -> None:
     with store.write() as conn:
         metadata.MIGRATIONS[0](conn)
         conn.execute(text("INSERT INTO settings VALUES ('schema_version', '1')"))
-    assert store.migrate() == SCHEMA_VERSION == 3
+    assert store.migrate() == SCHEMA_VERSION == 4
     with store.read() as conn:
         assert metadata.Catalog.run_cache_get(conn, "nothing") is None
+        assert metadata.Catalog.list_groups(conn) == {}  # version 4: groups
     store.engine.dispose()

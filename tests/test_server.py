@@ -860,3 +860,17 @@ async def test_sweep_refuses_bad_input_and_strangers(call: Call, sweep: dict[str
     refused(await call("GET", "sweep", path="alice/model/cls/missing", study="pbt1"), 404)
     refused(await call("GET", "sweep", user="bob", path=SW, study="pbt1"), 403, "forbidden")
     refused(await call("GET", "sweep"), 400, "invalid")
+
+
+async def test_a_group_grant_over_http(
+    call: Call, filled: dict[str, str], make_hub: Callable[..., Hub]
+) -> None:
+    body = {"folder": "alice/dataset/cv", "principal": "@cv", "level": "read"}
+    refused(await call("PUT", "grants", body=body), 404, "not_found")
+    make_hub("alice").group_add("cv", ["bob"])
+    assert ok(await call("PUT", "grants", body=body))["grants"] == [
+        {"principal": "@cv", "level": "read"}
+    ]
+    assert ok(await call("GET", "log", user="bob", ref=DS))["commits"]
+    refused(await call("GET", "log", user="carol", ref=DS), 403, "forbidden")
+    refused(await call("PUT", "grants", body={**body, "principal": "@../x"}), 400, "invalid")

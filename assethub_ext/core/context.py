@@ -148,7 +148,10 @@ class HubContext:
         if folder.owner == self.user:
             return LEVELS["edit"]
         granted = self.catalog.grants_for(conn, folder.id)
-        return max((LEVELS[granted[p]] for p in (self.user, EVERYONE) if p in granted), default=0)
+        if not granted:
+            return 0
+        mine = [self.user, EVERYONE, *(f"@{g}" for g in self.catalog.groups_of(conn, self.user))]
+        return max((LEVELS[granted[p]] for p in mine if p in granted), default=0)
 
     def _authorize(self, conn: Connection, folder: FolderRow, needed: str) -> None:
         """The one permission check: owner may do anything, others what they were granted."""

@@ -11,7 +11,8 @@ from typing import Any
 from .browse import BrowseOps
 from .context import LEVELS, asset_path, folder_path
 from .datasets import DatasetOps
-from .errors import AlreadyExists, InUse, InvalidInput, PermissionDenied
+from .errors import AlreadyExists, InUse, InvalidInput, NotFound, PermissionDenied
+from .groups import GroupOps, check_principal
 from .history import HistoryOps
 from .maintenance import Maintenance
 from .models import ModelOps
@@ -19,10 +20,22 @@ from .names import AssetPath, FolderPath, check_segment, parse_path, quote
 from .pins import PinOps
 from .runs import RunOps
 from .studies import StudyOps
+from .sync import SyncOps
 from .tree import Tree
 
 
-class Hub(RunOps, BrowseOps, StudyOps, DatasetOps, ModelOps, HistoryOps, Maintenance, PinOps):
+class Hub(
+    SyncOps,
+    GroupOps,
+    RunOps,
+    BrowseOps,
+    StudyOps,
+    DatasetOps,
+    ModelOps,
+    HistoryOps,
+    Maintenance,
+    PinOps,
+):
     """A hub: one metadata store and one object store, acted on as ``user``.
 
     ``Hub()`` opens the hub named by the environment (``ASSETHUB_HOME`` and friends);
@@ -153,17 +166,22 @@ class Hub(RunOps, BrowseOps, StudyOps, DatasetOps, ModelOps, HistoryOps, Mainten
 
     # -- sharing ---------------------------------------------------------------------------
     def share(self, path: str, principal: str, level: str | None) -> dict[str, str]:
-        """Grant ``principal`` (a user or ``*``) read, run or edit on a folder (None revokes)."""
+        """Grant ``principal`` (a user, ``@group`` or ``*``) read, run or edit on a folder
+        (None revokes)."""
         target = parse_path(path)
         if not isinstance(target, FolderPath):
             raise InvalidInput("sharing is per folder: give owner/type/folder.")
-        if principal != "*":
-            check_segment(principal, "user name")
+        check_principal(principal)
         if level is not None and level not in LEVELS:
             raise InvalidInput(f"permission '{level}' is not one of: read, run, edit.")
         with self.meta.write() as conn:
             folder = self._folder(conn, target)
             if folder.owner != self.user:
                 raise PermissionDenied(f"only '{folder.owner}' can share folder '{target}'.")
+            group = principal[1:] if principal.startswith("@") else None
+            if group and level and self.catalog.group_owner(conn, group) is None:
+                raise NotFound(
+                    f"group '{group}' does not exist; create it with 'assethub group add'."
+                )
             self.catalog.set_grant(conn, folder.id, principal, level)
             return dict(self.catalog.grants_for(conn, folder.id))

@@ -53,7 +53,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ..core.errors import AssetHubError, BranchMoved, IntegrityError, Unavailable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 WRITE_LOCK_KEY = 0x61737368_75627478  # "asshubtx": the PostgreSQL write-transaction lock
 MOVABLE_KINDS = ("branch", "latest")
 """Only branches and a dataset's ``main`` ever move; versions and tags are fixed forever, and
@@ -192,6 +192,23 @@ run_cache = Table(
 by whoever shares the hub."""
 
 
+groups = Table(
+    "hub_groups",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+"""Named sets of users, granted access as ``@name``; a group is managed by its owner."""
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_name", String(64), ForeignKey("hub_groups.name"), primary_key=True),
+    Column("member", String(64), primary_key=True, index=True),
+)
+
+
 def _create_v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=V1_TABLES)
 
@@ -204,7 +221,16 @@ def _add_run_cache(conn: Connection) -> None:
     metadata.create_all(conn, tables=[run_cache])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_store_objects, _add_run_cache]
+def _add_groups(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[groups, group_members])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _create_v1,
+    _add_store_objects,
+    _add_run_cache,
+    _add_groups,
+]
 """Step ``i`` takes a hub from schema version ``i`` to ``i + 1``; append, never edit."""
 
 
@@ -882,6 +908,46 @@ class Catalog:
             conn.execute(
                 grants.insert().values(folder_id=folder_id, principal=principal, level=level)
             )
+
+    # -- groups ----------------------------------------------------------------------------
+    @staticmethod
+    def group_owner(conn: Connection, name: str) -> str | None:
+        return conn.execute(select(groups.c.owner).where(groups.c.name == name)).scalar()
+
+    @staticmethod
+    def insert_group(conn: Connection, name: str, owner: str) -> None:
+        conn.execute(groups.insert().values(name=name, owner=owner, created_at=time.time()))
+
+    @staticmethod
+    def delete_group(conn: Connection, name: str) -> None:
+        """The group, its members and every grant to it (a later group of that name starts bare)."""
+        conn.execute(grants.delete().where(grants.c.principal == f"@{name}"))
+        conn.execute(group_members.delete().where(group_members.c.group_name == name))
+        conn.execute(groups.delete().where(groups.c.name == name))
+
+    @staticmethod
+    def set_member(conn: Connection, name: str, member: str, present: bool) -> None:
+        where = (group_members.c.group_name == name, group_members.c.member == member)
+        conn.execute(group_members.delete().where(*where))
+        if present:
+            conn.execute(group_members.insert().values(group_name=name, member=member))
+
+    @staticmethod
+    def list_groups(conn: Connection) -> dict[str, tuple[str, list[str]]]:
+        """Every group: name -> (owner, sorted members)."""
+        found: dict[str, tuple[str, list[str]]] = {
+            row.name: (row.owner, [])
+            for row in conn.execute(select(groups).order_by(groups.c.name))
+        }
+        query = select(group_members).order_by(group_members.c.member)
+        for row in conn.execute(query):
+            found[row.group_name][1].append(row.member)
+        return found
+
+    @staticmethod
+    def groups_of(conn: Connection, user: str) -> list[str]:
+        query = select(group_members.c.group_name).where(group_members.c.member == user)
+        return list(conn.execute(query).scalars())
 
     # -- whole-hub listings (fsck, gc) -------------------------------------------------------
     @staticmethod
