@@ -190,6 +190,7 @@ class Sweep:
             info = {
                 "file": self.spec.file, "root": self.spec.root, "storage": self.url, "worker": number,
                 "pins": pins, "inputs": inputs, "work": self.work, "parent": os.getpid(),
+                "trials": self.spec.trials,
             }  # fmt: skip
             env = {**os.environ, WORKER_ENV: json.dumps(info), "CUDA_VISIBLE_DEVICES": devices}
             env["ASSETHUB_HOME"] = self.hub.config.home

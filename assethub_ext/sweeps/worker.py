@@ -12,6 +12,7 @@ and queued for a retry at once.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import importlib.util
 import json
@@ -56,9 +57,7 @@ class TrialFailed(Exception):
 
 def main() -> int:
     info = json.loads(os.environ[WORKER_ENV])
-    spec = load_sweep(info["file"], info["root"])
-    pins = {name: parse_ref(ref) for name, ref in info["pins"].items()}
-    spec = _replace_inputs(spec, pins)
+    spec = _worker_spec(info)
     number = int(info["worker"])
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     device = "gpu" if gpus else "cpu"
@@ -80,11 +79,12 @@ def main() -> int:
     return 0
 
 
-def _replace_inputs(spec: SweepSpec, pins: dict[str, Any]) -> SweepSpec:
-    """The inputs as the sweep resolved them when it started (commits, not moving refs)."""
-    import dataclasses
-
-    return dataclasses.replace(spec, inputs=pins)
+def _worker_spec(info: dict[str, Any]) -> SweepSpec:
+    """The sweep file as the sweep read it: its budget (``--trials``) and its inputs as
+    resolved when it started (commits, not refs that may move meanwhile)."""
+    pins = {name: parse_ref(ref) for name, ref in info["pins"].items()}
+    spec = load_sweep(info["file"], info["root"])
+    return dataclasses.replace(spec, inputs=pins, trials=int(info["trials"]))
 
 
 def _interrupt(signum: int, frame: Any) -> None:
