@@ -68,9 +68,8 @@ def main() -> int:
     from ..core.hub import Hub
 
     with Hub() as hub:
-        runner = TrialRunner(spec, hub, info, device)
         try:
-            runner.loop()
+            TrialRunner(spec, hub, info, device).loop()
         except KeyboardInterrupt:
             return 130
         except AssetHubError as err:
