@@ -13,11 +13,14 @@ import json
 import math
 import os
 import random
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import InvalidInput, NotFound
+from ..core.scan import CHECKOUT_MARKER
 from . import pbt
 from .spec import SweepSpec, load_sweep
 from .study import current_params, open_study, trial_name
@@ -188,6 +191,26 @@ class TrialContext:
         self._set("exploits", int(self._frozen().user_attrs.get("exploits", 0)) + 1)
         self.last = (donor.step, donor.value, {})
         raise Exploited(commit.id)
+
+
+def _restore(hub: Hub, ref: str, folder: Path) -> None:
+    """Check ``ref`` out into ``folder``, replacing the files it names and leaving the rest.
+
+    The trial's folder holds files it wrote itself (a checkout refuses such a folder), so
+    the files land in a fresh folder beside it first and are then renamed into place.
+    They are copies, not links to the store: the trial overwrites them in place.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=folder.parent))
+    try:
+        hub.checkout(ref, str(staging), link="copy")
+        for path in staging.rglob("*"):
+            if path.is_file() and path.name != CHECKOUT_MARKER:
+                target = folder / path.relative_to(staging)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _last(trial: optuna.trial.FrozenTrial) -> tuple[int, float, dict[str, float]] | None:

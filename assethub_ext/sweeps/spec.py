@@ -54,9 +54,10 @@ class ParamSpec:
         """Every value the grid sampler tries (floats need a ``step``)."""
         if self.type == "categorical":
             return list(self.choices)
-        assert self.low is not None and self.high is not None and self.step is not None
-        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
-        values = [self.low + i * self.step for i in range(count)]
+        assert self.low is not None and self.high is not None
+        step = self.step if self.step is not None else 1  # ints step by 1; floats must say
+        count = math.floor((self.high - self.low) / step + 1e-9) + 1
+        values = [self.low + i * step for i in range(count)]
         return [int(v) for v in values] if self.type == "int" else values
 
 

@@ -160,10 +160,13 @@ def trial_name(number: int) -> str:
 
 
 def status_rows(study: optuna.Study) -> list[dict[str, Any]]:
-    """One row per trial, for ``sweep status`` and the panel."""
+    """One row per trial, for ``sweep status`` and the panel (not those turned away because
+    the budget was spent when they were asked for: they never ran)."""
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     rows = []
     for trial in study.get_trials(deepcopy=False):
+        if trial.user_attrs.get(OVER_BUDGET):
+            continue
         values = trial.intermediate_values
         best_step = None
         if values:
