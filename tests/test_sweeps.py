@@ -29,7 +29,7 @@ from assethub_ext.sweeps.engine import SweepFailed, gpu_slots
 
 MODEL = "alice/model/cv/toy"
 DATA = "alice/dataset/cv/toy-data"
-OBJECTIVE = '''
+OBJECTIVE = """
 import json, os, time
 
 def train(ctx):
@@ -49,7 +49,7 @@ def train(ctx):
         if ctx.should_prune():
             return None
     return acc
-'''
+"""
 SPACE = {
     "lr": {"type": "float", "low": 0.05, "high": 0.5, "log": True},
     "width": {"type": "int", "low": 8, "high": 64},
@@ -113,7 +113,10 @@ def test_a_tpe_sweep_commits_each_checkpoint_with_params_metrics_meta_and_lineag
         assert [i["commit"] for i in top.lineage["inputs"]] == [data_commit]
         assert top.lineage["sweep"]["study"] == "toy"
     best = result.best
-    assert best["tag"] == "toy-best" and hub.resolve_commit(f"{MODEL}:toy-best")[1].id == best["commit"]
+    assert (
+        best["tag"] == "toy-best"
+        and hub.resolve_commit(f"{MODEL}:toy-best")[1].id == best["commit"]
+    )
     assert best["value"] == max(t["value"] for t in result.trials)
     again = run(hub, sweep_file(project))  # finished: nothing new runs, the tag stays
     assert [t["number"] for t in again.trials] == [0, 1, 2] and again.best["tag"] == "toy-best"
@@ -135,7 +138,9 @@ def test_each_sampler_runs(hub: Hub, project: Path, sampler: str) -> None:
 @pytest.mark.slow
 def test_median_pruner_prunes_the_bad_trials(hub: Hub, project: Path) -> None:
     space = {"lr": {"type": "categorical", "choices": [0.5, 0.01]}}  # equal good ones tie
-    file = sweep_file(project, pruner="median", sampler="random", trials=8, steps=4, space=space, seed=2)
+    file = sweep_file(
+        project, pruner="median", sampler="random", trials=8, steps=4, space=space, seed=2
+    )
     result = run(hub, file)
     states = {t["state"] for t in result.trials}
     assert "pruned" in states and "complete" in states
@@ -215,10 +220,21 @@ def test_a_sweep_killed_halfway_resumes_keeping_finished_trials(
 ) -> None:
     file = sweep_file(project, trials=4, steps=4)
     storage = f"sqlite:///{hub_home}/sweeps.sqlite"
-    env = {**subprocess_env(), "ASSETHUB_HOME": str(hub_home), "ASSETHUB_USER": "alice", "TOY_SLEEP": "0.4"}
-    proc = subprocess.Popen([sys.executable, "-m", "assethub_ext", "sweep", file], env=env, cwd=project)
-    _wait_for(lambda: any(t.state.name == "COMPLETE" for t in _trials(storage)) and any(
-        t.state.name == "RUNNING" and t.intermediate_values for t in _trials(storage)))
+    env = {
+        **subprocess_env(),
+        "ASSETHUB_HOME": str(hub_home),
+        "ASSETHUB_USER": "alice",
+        "TOY_SLEEP": "0.4",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assethub_ext", "sweep", file], env=env, cwd=project
+    )
+    _wait_for(
+        lambda: (
+            any(t.state.name == "COMPLETE" for t in _trials(storage))
+            and any(t.state.name == "RUNNING" and t.intermediate_values for t in _trials(storage))
+        )
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = {t.number: t.value for t in _trials(storage) if t.state.name == "COMPLETE"}
@@ -229,20 +245,30 @@ def test_a_sweep_killed_halfway_resumes_keeping_finished_trials(
     assert sum(t.state.name == "COMPLETE" for t in after) == 4  # the budget, not more
     died = [t for t in after if t.state.name == "FAIL"]
     retries = [t for t in after if t.system_attrs.get("retry_history")]
-    assert died and [t.system_attrs["retry_history"][-1] for t in retries] == [t.number for t in died]
+    assert died and [t.system_attrs["retry_history"][-1] for t in retries] == [
+        t.number for t in died
+    ]
     retry = head(hub, f"t{retries[0].number:04d}")  # went on from the dead trial's checkpoint
     first = hub.log(f"{MODEL}:sweeps/toy/t{retries[0].number:04d}")[-1]
-    assert first.meta["sweep"]["trial"] == f"t{died[0].number:04d}" and retry.meta["sweep"]["step"] == 4
+    assert (
+        first.meta["sweep"]["trial"] == f"t{died[0].number:04d}"
+        and retry.meta["sweep"]["step"] == 4
+    )
     status = cli("sweep", "status", file, "--json", cwd=project)
     assert [t["state"] for t in json.loads(status.stdout)["trials"]].count("complete") == 4
 
 
 @pytest.mark.slow
-def test_two_sweep_processes_share_one_sqlite_study(hub: Hub, project: Path, hub_home: Path) -> None:
+def test_two_sweep_processes_share_one_sqlite_study(
+    hub: Hub, project: Path, hub_home: Path
+) -> None:
     file = sweep_file(project, trials=6, steps=2, workers=1, sampler="random")
     env = {**subprocess_env(), "ASSETHUB_HOME": str(hub_home), "ASSETHUB_USER": "alice"}
     command = [sys.executable, "-m", "assethub_ext", "sweep", file]
-    procs = [subprocess.Popen(command, env=env, cwd=project, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(command, env=env, cwd=project, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     errors = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
     trials = _trials(f"sqlite:///{hub_home}/sweeps.sqlite")
@@ -272,23 +298,71 @@ def test_gpu_slots_pack_fractions_and_split_wholes() -> None:
 
 MALFORMED = [
     ("study: toy\n", "needs 'model'"),
-    ("study: [x]\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {}\n", "line 1: study must be"),
-    ("study: toy\nmodel: a/dataset/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\n", "line 2: model"),
-    ("study: toy\nmodel: a/model/b/c\nspace: {x: {type: int, low: 1, high: 2}}\n", "exactly one of"),
-    ("study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace:\n  x: {type: int, low: 3, high: 2}\n", "line 5: hyperparameter 'x' needs 'low' below"),
-    ("study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace:\n  x: {type: float, low: 0, high: 1, log: true}\n", "log scale"),
-    ("study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace:\n  x: {type: weird}\n", "line 5: the type of"),
-    ("study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace:\n  x: {type: categorical, choices: []}\n", "choices of"),
-    ("study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\nsampler: bayes\n", "line 5: sampler 'bayes'"),
-    ("study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\ntrials: 0\n", "at least 1"),
-    ("study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\ngpus_per_trial: 0.3\n", "1/k"),
-    ("study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\nstorage: redis://x\n", "Optuna RDB URL"),
-    ("study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\npbt: {population: 4}\n", "need 'algorithm: pbt'"),
-    ("study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\nalgorithm: pbt\npbt: {quantile: 0.9}\n", "at most 0.5"),
-    ("study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: float, low: 1, high: 2}}\nsampler: grid\n", "needs a 'step'"),
-    ("study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\ninputs: {d: 'a/dataset/b/c:'}\n", "line 5"),
+    (
+        "study: [x]\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {}\n",
+        "line 1: study must be",
+    ),
+    (
+        "study: toy\nmodel: a/dataset/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\n",
+        "line 2: model",
+    ),
+    (
+        "study: toy\nmodel: a/model/b/c\nspace: {x: {type: int, low: 1, high: 2}}\n",
+        "exactly one of",
+    ),
+    (
+        "study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace:\n  x: {type: int, low: 3, high: 2}\n",
+        "line 5: hyperparameter 'x' needs 'low' below",
+    ),
+    (
+        "study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace:\n  x: {type: float, low: 0, high: 1, log: true}\n",
+        "log scale",
+    ),
+    (
+        "study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace:\n  x: {type: weird}\n",
+        "line 5: the type of",
+    ),
+    (
+        "study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace:\n  x: {type: categorical, choices: []}\n",
+        "choices of",
+    ),
+    (
+        "study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\nsampler: bayes\n",
+        "line 5: sampler 'bayes'",
+    ),
+    (
+        "study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\ntrials: 0\n",
+        "at least 1",
+    ),
+    (
+        "study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\ngpus_per_trial: 0.3\n",
+        "1/k",
+    ),
+    (
+        "study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\nstorage: redis://x\n",
+        "Optuna RDB URL",
+    ),
+    (
+        "study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\npbt: {population: 4}\n",
+        "need 'algorithm: pbt'",
+    ),
+    (
+        "study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\nalgorithm: pbt\npbt: {quantile: 0.9}\n",
+        "at most 0.5",
+    ),
+    (
+        "study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: float, low: 1, high: 2}}\nsampler: grid\n",
+        "needs a 'step'",
+    ),
+    (
+        "study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\ninputs: {d: 'a/dataset/b/c:'}\n",
+        "line 5",
+    ),
     ("study: toy\nstudy: again\n", "line 2: 'study' appears twice"),
-    ("study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\nbogus: 1\n", "unknown key 'bogus'"),
+    (
+        "study: toy\nmodel: a/model/b/c\nobjective: obj.py:train\nspace: {x: {type: int, low: 1, high: 2}}\nbogus: 1\n",
+        "unknown key 'bogus'",
+    ),
     ("study: toy\n  bad: [\n", "not valid YAML"),
     ("", "is empty"),
 ]
@@ -307,7 +381,15 @@ def test_malformed_sweep_files_are_refused_with_their_line(
 
 @pytest.mark.parametrize(
     "objective",
-    ["../obj.py:train", "/etc/obj.py:train", "link/obj.py:train", "obj.py:_private", "obj.py", "os.path;x:f", "missing.py:train"],
+    [
+        "../obj.py:train",
+        "/etc/obj.py:train",
+        "link/obj.py:train",
+        "obj.py:_private",
+        "obj.py",
+        "os.path;x:f",
+        "missing.py:train",
+    ],
 )
 def test_hostile_or_missing_objectives_are_refused(tmp_path: Path, objective: str) -> None:
     project = write_files(tmp_path / "p", {"obj.py": "def train(ctx): return 1.0\n"})
