@@ -20,7 +20,7 @@ from typing import Any
 import optuna
 import pytest
 import yaml
-from conftest import subprocess_env, write_files
+from conftest import subprocess_env, write_files, write_notebook
 
 from assethub_ext import Hub
 from assethub_ext.core.errors import InvalidInput, NotFound
@@ -55,6 +55,26 @@ SPACE = {
     "width": {"type": "int", "low": 8, "high": 64},
     "opt": {"type": "categorical", "choices": ["sgd", "adam"]},
 }
+NOTEBOOK_PARAMETERS = """lr = 0.3
+from assethub_ext.sweeps import trial_context
+ctx = trial_context()
+"""
+NOTEBOOK_TRAIN = """import json, os, time
+assert lr == ctx.params["lr"]  # papermill injected the context's current hyperparameters
+folder = os.path.join(os.getcwd(), "ckpt")
+os.makedirs(folder, exist_ok=True)
+start = ctx.restore_checkpoint(folder) or 0
+acc = json.load(open(os.path.join(folder, "state.json")))["acc"] if start else 0.0
+assert (ctx.inputs["data"] / "rows.csv").read_text() == "1,2\\n"
+for step in range(start + 1, ctx.max_steps + 1):
+    time.sleep(float(os.environ.get("TOY_SLEEP", "0")) if lr < 0.1 else 0)  # slow and bad
+    acc += lr * (1 - acc)
+    ctx.report(step, acc, lr=lr)
+    with open(os.path.join(folder, "state.json"), "w") as f:
+        json.dump({"acc": acc}, f)
+    ctx.save_checkpoint(folder, step)
+"""
+LR_ONLY = {"lr": {"type": "categorical", "choices": [0.01, 0.5]}}  # seed 3: one of each
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -71,7 +91,7 @@ def sweep_file(project: Path, name: str = "sweep.yaml", **values: Any) -> str:
     body = {
         "study": "toy",
         "model": MODEL,
-        "objective": "obj.py:train",
+        **({} if "notebook" in values else {"objective": "obj.py:train"}),
         "inputs": {"data": f"{DATA}:v1"},
         "metric": {"name": "acc", "direction": "maximize"},
         "space": SPACE,
@@ -161,7 +181,7 @@ def test_pbt_exploits_by_sharing_the_donor_tree_and_records_explore(
         result = run(hub, file)
     finally:
         del os.environ["TOY_SLEEP"]
-    assert result.finished == 4
+    assert [t["state"] for t in result.trials] == ["complete"] * 4  # restarted members too
     exploits = [
         c
         for row in result.trials
@@ -183,6 +203,71 @@ def test_pbt_exploits_by_sharing_the_donor_tree_and_records_explore(
     assert {(e["from"], e["to"]) for e in edges} == {
         (c.meta["sweep"]["source"]["trial"], c.meta["sweep"]["trial"]) for c in exploits
     }
+
+
+def notebook_project(project: Path) -> Path:
+    write_notebook(project / "train.ipynb", NOTEBOOK_PARAMETERS, NOTEBOOK_TRAIN)
+    return project
+
+
+@pytest.mark.slow
+def test_a_notebook_objective_runs_under_papermill_and_checkpoints(hub: Hub, project: Path) -> None:
+    file = sweep_file(
+        notebook_project(project), notebook="train.ipynb", space=LR_ONLY, sampler="random", trials=2
+    )
+    result = run(hub, file)
+    assert result.finished == 2 and [t["state"] for t in result.trials] == ["complete"] * 2
+    data_commit = hub.resolve_commit(f"{DATA}:v1")[1].id
+    for row in result.trials:
+        commits = hub.log(f"{MODEL}:{row['branch']}")
+        assert [c.meta["sweep"]["step"] for c in commits] == [3, 2, 1]
+        top = commits[0]
+        assert top.params == row["params"] and top.metrics["lr"] == row["params"]["lr"]
+        assert top.metrics["acc"] == pytest.approx(row["value"])
+        assert [i["commit"] for i in top.lineage["inputs"]] == [data_commit]
+        assert top.lineage["caller"] == {"kind": "notebook", "path": "train.ipynb"}
+        executed = (
+            project / ".assethub" / "sweeps" / "toy" / "trials" / row["trial"] / "train.ipynb"
+        )
+        tags = [c["metadata"].get("tags", []) for c in json.loads(executed.read_text())["cells"]]
+        assert ["injected-parameters"] in tags
+
+
+@pytest.mark.slow
+def test_pbt_restarts_an_exploited_notebook_with_the_explored_params(
+    hub: Hub, project: Path
+) -> None:
+    """The slow bad member copies the good one; its notebook runs again from the copied
+    checkpoint with the new hyperparameters, injected by papermill."""
+    pbt = {"population": 2, "interval": 2, "quantile": 0.5, "resample_probability": 0.0}
+    file = sweep_file(
+        notebook_project(project), notebook="train.ipynb", algorithm="pbt", pbt=pbt,
+        space=LR_ONLY, steps=4, workers=2,
+    )  # fmt: skip
+    os.environ["TOY_SLEEP"] = "3"  # the good member reports before the bad one's boundary
+    try:
+        result = run(hub, file)
+    finally:
+        del os.environ["TOY_SLEEP"]
+    assert [t["state"] for t in result.trials] == ["complete"] * 2
+    logs = {row["trial"]: hub.log(f"{MODEL}:{row['branch']}") for row in result.trials}
+    exploited = [
+        t for t, log in logs.items() if any(c.meta["sweep"]["event"] == "exploit" for c in log)
+    ]
+    assert len(exploited) == 1, "the bad member was not exploited"
+    log = logs[exploited[0]]
+    last = next(i for i, c in enumerate(log) if c.meta["sweep"]["event"] == "exploit")
+    exploit, after = log[last], log[:last]
+    donor = hub.resolve_commit(f"{MODEL}:{exploit.meta['sweep']['source']['commit']}")[1]
+    assert exploit.tree == donor.tree and donor.params["lr"] == 0.5
+    assert after, "the notebook did not go on after the exploit"
+    assert [c.meta["sweep"]["step"] for c in reversed(after)] == list(
+        range(exploit.meta["sweep"]["step"] + 1, 5)
+    )
+    for c in after:  # the restarted notebook ran with the explored value, injected by papermill
+        assert c.params == exploit.params and c.metrics["lr"] == exploit.params["lr"]
+    row = next(r for r in result.trials if r["trial"] == exploited[0])
+    assert row["params"] == exploit.params and row["value"] == pytest.approx(log[0].metrics["acc"])
 
 
 def family_tree(hub: Hub, trials: list[dict[str, Any]]) -> list[dict[str, str]]:

@@ -14,12 +14,15 @@ import json
 import math
 import os
 import random
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import InvalidInput, NotFound
 from ..core.names import parse_ref
+from ..core.scan import CHECKOUT_MARKER
 from . import pbt
 from .spec import SweepSpec, load_sweep
 from .study import current_params, open_study, trial_name
@@ -140,10 +143,7 @@ class TrialContext:
             _, commit = self.hub.resolve_commit(f"{self.spec.model}:{self.branch}")
         except NotFound:
             return None
-        # copies, not links: the trial overwrites its checkpoint files in place
-        self.hub.checkout(
-            f"{self.spec.model}:{commit.id}", os.fspath(folder), link="copy", force=True
-        )
+        _restore(self.hub, f"{self.spec.model}:{commit.id}", Path(folder))
         return int(commit.meta.get("sweep", {}).get("step", 0))
 
     def _metrics_at(self, step: int) -> dict[str, float]:
@@ -207,6 +207,27 @@ class TrialContext:
         self._set("last", {"step": donor.step, "value": donor.value})
         self._set("exploits", self.exploits)
         raise Exploited(commit.id)
+
+
+def _restore(hub: Hub, ref: str, folder: Path) -> None:
+    """Check ``ref`` out into ``folder``, replacing the files it names and leaving the rest.
+
+    A trial restarted after an exploit restores into the folder it has been writing to,
+    which a checkout refuses (it holds files but no earlier checkout), so the files land
+    in a fresh folder beside it and are then renamed into place. They are copies, not
+    links to the store: the trial overwrites them in place.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=folder.parent))
+    try:
+        hub.checkout(ref, str(staging), link="copy")
+        for path in staging.rglob("*"):
+            if path.is_file() and path.name != CHECKOUT_MARKER:
+                target = folder / path.relative_to(staging)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def worker_spec(info: dict[str, Any]) -> SweepSpec:
