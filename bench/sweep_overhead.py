@@ -33,7 +33,7 @@ from optuna.trial import Trial, TrialState
 from assethub_ext import Hub
 from assethub_ext.sweeps.context import Exploited, TrialContext
 from assethub_ext.sweeps.spec import load_sweep
-from assethub_ext.sweeps.study import open_study, suggest
+from assethub_ext.sweeps.study import open_study, quiet_optuna, suggest
 from assethub_ext.sweeps.worker import TrialRunner
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -139,7 +139,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sweep-overhead-") as tmp:
         root = Path(tmp)
         os.environ["ASSETHUB_HOME"] = str(root / "hub")
-        with Hub(user="bench") as hub:
+        with Hub(user="bench") as hub, quiet_optuna():
             hub.create("bench/model/sweeps/overhead")
             results = {
                 "machine": f"{platform.node()} ({os.cpu_count()} CPUs, {platform.platform(terse=True)})",

@@ -15,8 +15,10 @@ was turned away because the budget was already spent when it was asked for.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,10 +39,19 @@ OVER_BUDGET = "over_budget"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-# heartbeats and retries are marked experimental, and meant for ``optimize``, not ask/tell:
-# both are deliberate here, so the sweep's output carries no warning about them
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+
+
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Without Optuna's warnings about what the sweeps use on purpose: heartbeats and
+    retries are marked experimental, and heartbeats are meant for ``optimize``, not ask/tell.
+    Scoped, not set at import: filters set while a module is imported do not outlive a
+    caller's ``catch_warnings`` (pytest's collection is one), and the user's own Optuna
+    code in the same kernel keeps its warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        yield
 
 
 def storage_url(spec: SweepSpec, config: HubConfig) -> str:
@@ -56,27 +67,33 @@ def open_storage(url: str, heartbeat: float) -> RDBStorage:
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS}
-    interval = max(1, round(heartbeat))
-    for attempt in range(1, SCHEMA_ATTEMPTS + 1):
-        try:
-            storage = RDBStorage(
-                url,
-                engine_kwargs=kwargs,
-                heartbeat_interval=interval,
-                grace_period=3 * interval,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                    max_retry=MAX_RETRIES
-                ),
-            )
-            break
-        except sqlalchemy.exc.DatabaseError as err:
-            # processes opening a new storage at once (two sweeps on a fresh SQLite file)
-            # race to create its schema; the losers find it made on their next try
-            if attempt == SCHEMA_ATTEMPTS or not _schema_race(err):
-                raise
+    storage = _rdb_storage(url, kwargs, max(1, round(heartbeat)))
     if storage.engine.name == "sqlite":
         _write_ahead(storage.engine)
     return storage
+
+
+def _rdb_storage(url: str, engine_kwargs: dict[str, Any], interval: int) -> RDBStorage:
+    """Optuna's RDB storage with heartbeats and retries. Processes that open a new storage
+    at once (two sweeps on a fresh SQLite file) race to create its schema; the losers find
+    it made on their next try."""
+    attempt = 1
+    while True:
+        try:
+            with quiet_optuna():
+                return RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=interval,
+                    grace_period=3 * interval,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                        max_retry=MAX_RETRIES
+                    ),
+                )
+        except sqlalchemy.exc.DatabaseError as err:
+            if attempt == SCHEMA_ATTEMPTS or not _schema_race(err):
+                raise
+            attempt += 1
 
 
 def _schema_race(err: sqlalchemy.exc.DatabaseError) -> bool:
@@ -158,13 +175,16 @@ def open_study(spec: SweepSpec, url: str, worker: int = 0, create: bool = True) 
     return optuna.load_study(study_name=spec.study, storage=storage, sampler=sampler, pruner=pruner)
 
 
+def retry_of(trial: FrozenTrial) -> int | None:
+    """The number of the failed trial that ``trial`` retries, if it is a retry."""
+    with quiet_optuna():
+        history = RetryHeartbeatStaleTrialCallback.retry_history(trial)
+    return history[-1] if history else None
+
+
 def retried(trials: list[FrozenTrial]) -> set[int]:
     """Numbers of failed trials that a later trial retries."""
-    return {
-        history[-1]
-        for t in trials
-        if (history := RetryHeartbeatStaleTrialCallback.retry_history(t))
-    }
+    return {number for t in trials if (number := retry_of(t)) is not None}
 
 
 def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:

@@ -41,6 +41,8 @@ from .study import (
     budget_state,
     counted,
     open_study,
+    quiet_optuna,
+    retry_of,
     suggest,
     trial_name,
     within_budget,
@@ -66,7 +68,7 @@ def main() -> int:
     _watch_parent(int(info["parent"]))
     from ..core.hub import Hub
 
-    with Hub() as hub:
+    with Hub() as hub, quiet_optuna():
         try:
             TrialRunner(spec, hub, info, device).loop()
         except KeyboardInterrupt:
@@ -195,10 +197,10 @@ class TrialRunner:
 
     def _continue_branch(self, frozen: optuna.trial.FrozenTrial) -> None:
         """A retried trial starts from the checkpoints of the trial it retries."""
-        history = RetryHeartbeatStaleTrialCallback.retry_history(frozen)
-        if not history:
+        retried = retry_of(frozen)
+        if retried is None:
             return
-        before = self.spec.branch(trial_name(history[-1]))
+        before = self.spec.branch(trial_name(retried))
         with contextlib.suppress(NotFound, AlreadyExists):
             self.hub.branch_create(
                 f"{self.spec.model}:{before}", self.spec.branch(trial_name(frozen.number))
