@@ -115,23 +115,32 @@ def head(hub: Hub, trial: str) -> Any:
     return hub.resolve_commit(f"{MODEL}:sweeps/toy/{trial}")[1]
 
 
-def test_a_tpe_sweep_commits_each_checkpoint_with_params_metrics_meta_and_lineage(
-    hub: Hub, project: Path
-) -> None:
-    result = run(hub, sweep_file(project))
-    assert result.finished == 3 and [t["state"] for t in result.trials] == ["complete"] * 3
+def checkpointed(hub: Hub, result: Any, trials: int) -> list[tuple[dict[str, Any], Any]]:
+    """Each trial of a finished 3-step sweep with its newest checkpoint, after checking that
+    all completed with a checkpoint per step carrying its params, its value and the data's v1."""
+    assert result.finished == trials
+    assert [t["state"] for t in result.trials] == ["complete"] * trials
     data_commit = hub.resolve_commit(f"{DATA}:v1")[1].id
+    rows = []
     for row in result.trials:
         commits = hub.log(f"{MODEL}:{row['branch']}")
         assert [c.meta["sweep"]["step"] for c in commits] == [3, 2, 1]
         top = commits[0]
+        assert top.params == row["params"] and top.metrics["acc"] == pytest.approx(row["value"])
+        assert [i["commit"] for i in top.lineage["inputs"]] == [data_commit]
+        rows.append((row, top))
+    return rows
+
+
+def test_a_tpe_sweep_commits_each_checkpoint_with_params_metrics_meta_and_lineage(
+    hub: Hub, project: Path
+) -> None:
+    result = run(hub, sweep_file(project))
+    for row, top in checkpointed(hub, result, 3):
         assert top.meta["sweep"] == {
             "study": "toy", "trial": row["trial"], "step": 3, "algorithm": "optuna", "event": "checkpoint",
         }  # fmt: skip
-        assert top.params == row["params"]
-        assert top.metrics["acc"] == pytest.approx(row["value"]) and "loss" in top.metrics
-        assert [i["commit"] for i in top.lineage["inputs"]] == [data_commit]
-        assert top.lineage["sweep"]["study"] == "toy"
+        assert "loss" in top.metrics and top.lineage["sweep"]["study"] == "toy"
     best = result.best
     assert (
         best["tag"] == "toy-best"
@@ -215,16 +224,8 @@ def test_a_notebook_objective_runs_under_papermill_and_checkpoints(hub: Hub, pro
     file = sweep_file(
         notebook_project(project), notebook="train.ipynb", space=LR_ONLY, sampler="random", trials=2
     )
-    result = run(hub, file)
-    assert result.finished == 2 and [t["state"] for t in result.trials] == ["complete"] * 2
-    data_commit = hub.resolve_commit(f"{DATA}:v1")[1].id
-    for row in result.trials:
-        commits = hub.log(f"{MODEL}:{row['branch']}")
-        assert [c.meta["sweep"]["step"] for c in commits] == [3, 2, 1]
-        top = commits[0]
-        assert top.params == row["params"] and top.metrics["lr"] == row["params"]["lr"]
-        assert top.metrics["acc"] == pytest.approx(row["value"])
-        assert [i["commit"] for i in top.lineage["inputs"]] == [data_commit]
+    for row, top in checkpointed(hub, run(hub, file), 2):
+        assert top.metrics["lr"] == row["params"]["lr"]  # papermill injected the params
         assert top.lineage["caller"] == {"kind": "notebook", "path": "train.ipynb"}
         executed = (
             project / ".assethub" / "sweeps" / "toy" / "trials" / row["trial"] / "train.ipynb"
