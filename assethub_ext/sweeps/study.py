@@ -105,8 +105,8 @@ def _write_ahead(engine: sqlalchemy.engine.Engine) -> None:
     """SQLite in write-ahead-log mode, synced at checkpoints rather than at every commit.
 
     A trial writes the storage a few times per step (params, reports, user attributes);
-    with SQLite's default rollback journal each of those commits waits for an fsync, which
-    made the scheduler's overhead ~300 ms per trial. In WAL mode a commit is an append:
+    with SQLite's default rollback journal each of those commits waits for an fsync, the
+    larger part of what the scheduler cost per trial. In WAL mode a commit is an append:
     a killed process loses nothing committed, only a power cut or an OS crash may lose the
     last commits (never corrupting the file), and readers no longer wait for the writer.
     The file must be on a local disk (as SQLite requires for any shared use).
