@@ -100,3 +100,24 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], caption: st
     return (
         f'<table class="assethub">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     )
+
+
+SWEEP_HEADER = ["#", "STATE", "VALUE", "BEST STEP", "BRANCH", "PARAMS"]
+
+
+def sweep_rows(trials: list[dict[str, Any]]) -> list[list[str]]:
+    """A sweep's trials as table rows (``sweep status``, ``%asset sweep``)."""
+    return [
+        [
+            str(t["number"]),
+            t["state"],
+            "" if t["value"] is None else f"{t['value']:.6g}",
+            "" if t["best_step"] is None else str(t["best_step"]),
+            t["branch"],
+            ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in t["params"].items()
+            ),
+        ]
+        for t in trials
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from assethub_ext.core.errors import (
     InvalidInput,
     MergeConflict,
     NotFound,
+    PermissionDenied,
 )
 
 M = "alice/model/cls/net"
@@ -150,3 +152,47 @@ def test_lineage_records_inputs_code_patch_and_environment(
     assert {"from": v1.commit_id, "to": made.id, "kind": "input"} in down.edges
     with pytest.raises(InvalidInput):
         hub.lineage(M, depth=0)
+
+
+def test_commit_to_a_new_branch_when_asked(model: Hub, tmp_path: Path) -> None:
+    first = commit(model, tmp_path, "alice/model/cls/net:main", {"w.bin": "1"})
+    made = model.commit(
+        "alice/model/cls/net:sweeps/s1/t0000",
+        str(write_files(tmp_path / "t0", {"w.bin": "2"})),
+        create_branch=True,
+    )
+    assert made.parents == () and first != made.id
+    with pytest.raises(InvalidInput):
+        model.commit("alice/model/cls/net:v3", str(tmp_path / "t0"), create_branch=True)
+
+
+def test_commit_tree_shares_the_source_tree_and_records_it(
+    model: Hub, make_hub: Callable[..., Hub], tmp_path: Path
+) -> None:
+    """PBT's exploit: the loser's branch gets the donor's files, copying no bytes."""
+    donor = commit(model, tmp_path, "alice/model/cls/net:main", {"w.bin": "donor" * 1000})
+    loser = model.commit(
+        "alice/model/cls/net:loser",
+        str(write_files(tmp_path / "l", {"w.bin": "loser"})),
+        create_branch=True,
+    )
+    before = sum(1 for _ in model.objects.iter_objects())
+    made = model.commit_tree(
+        "alice/model/cls/net:loser",
+        f"alice/model/cls/net:{donor[:12]}",
+        params={"lr": 0.1},
+        metadata={"sweep": {"event": "exploit"}},
+    )
+    assert made.tree == model.resolve_commit(f"{M}:{donor}")[1].tree
+    assert made.parents == (loser.id,) and made.params == {"lr": 0.1}
+    assert donor in {i["commit"] for i in made.lineage["inputs"]}
+    assert sum(1 for _ in model.objects.iter_objects()) == before  # the lineage adds nothing
+    fresh = model.commit_tree("alice/model/cls/net:new-branch", f"alice/model/cls/net:{donor}")
+    assert fresh.parents == ()
+    bob = make_hub("bob")
+    with pytest.raises(PermissionDenied):
+        bob.commit_tree("alice/model/cls/net:loser", f"alice/model/cls/net:{donor}")
+    with pytest.raises(NotFound):
+        model.commit_tree("alice/model/cls/net:loser", "alice/model/cls/net:nope")
+    with pytest.raises(InvalidInput):
+        model.commit_tree("alice/model/cls/net:../x", f"alice/model/cls/net:{donor}")

@@ -105,9 +105,12 @@ def capture(
     extra: dict[str, Any] | None = None,
     cwd: str | None = None,
 ) -> dict[str, Any]:
+    """What made a commit; a caller that already knows the code (``extra["code"]``, captured
+    once for many commits, as a sweep worker does) saves the ``git`` calls."""
+    known_code = extra is not None and "code" in extra
     lineage: dict[str, Any] = {
         "inputs": inputs,
-        "code": capture_code(cwd or os.getcwd(), store_patch),
+        "code": None if known_code else capture_code(cwd or os.getcwd(), store_patch),
         "caller": capture_caller(),
         "params": params,
         "environment": capture_environment(),

@@ -76,13 +76,18 @@ class ModelOps(HubContext):
         inputs: list[str] | None = None,
         lineage_extra: dict[str, Any] | None = None,
         progress: ProgressFactory = no_progress,
+        create_branch: bool = False,
     ) -> CommitRow:
-        """Commit the contents of folder ``source`` as the new head of branch ``ref``."""
+        """Commit the contents of folder ``source`` as the new head of branch ``ref``.
+
+        ``create_branch`` starts a missing branch with this commit (no parent), as sweep
+        trials do on a model that has other branches already.
+        """
         target = parse_ref(ref)
         files = scan(source, as_contents=True)
         with self.meta.write() as conn:  # a draft input is snapshotted: that is a write
             asset = self._asset(conn, target.path, "edit")
-            head = self._branch_head(conn, asset, target.ref)
+            head = self._branch_head(conn, asset, target.ref, create_branch)
             input_entries = self._input_entries(conn, inputs or [])
             head_tree = self._commit(conn, head).tree if head else None
         reachable = {e.digest for e in self.load_tree(head_tree).values()} if head_tree else set()
@@ -96,6 +101,60 @@ class ModelOps(HubContext):
                 asset,
                 kind="commit",
                 tree=tree_digest,
+                parents=[head] if head else [],
+                message=message,
+                params=params,
+                metrics=metrics,
+                meta=metadata,
+                lineage=lineage,
+            )
+            with self.meta.write() as conn:
+                self._asset(conn, target.path, "edit")
+                self.meta.insert_commit(conn, commit)
+                self._advance_branch(conn, asset, target.ref, head, commit.id)
+        return commit
+
+    def commit_tree(
+        self,
+        ref: str,
+        source: str,
+        *,
+        message: str = "",
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: list[str] | None = None,
+        lineage_extra: dict[str, Any] | None = None,
+    ) -> CommitRow:
+        """Commit the files of commit ``source`` (a ref) as the new head of branch ``ref``.
+
+        No bytes move: the new commit names the source's tree, which the store already
+        holds. Its parent is the branch's head (the branch starts here when missing) and
+        the source commit is one of its lineage inputs, so where the files came from is
+        recorded. This is PBT's exploit step; reading the source needs 'read', the branch 'edit'.
+        """
+        target = parse_ref(ref)
+        with self.meta.write() as conn:
+            origin = self._resolve(conn, source, "read")
+            if origin.commit_id is None:
+                raise InvalidInput(
+                    f"'{source}' is a draft; commit its files from a checkout instead."
+                )
+            tree = self._commit(conn, origin.commit_id).tree
+            asset = self._asset(conn, target.path, "edit")
+            head = self._branch_head(conn, asset, target.ref, create=True)
+            input_entries = self._input_entries(
+                conn, [*(inputs or []), f"{origin.path}:{origin.commit_id}"]
+            )
+        with self.objects.writer() as writer:
+            lineage = lineage_capture.capture(
+                input_entries, params or {}, writer.put_bytes, lineage_extra
+            )
+            writer.commit()
+            commit = self._make_commit(
+                asset,
+                kind="commit",
+                tree=tree,
                 parents=[head] if head else [],
                 message=message,
                 params=params,
@@ -138,8 +197,11 @@ class ModelOps(HubContext):
         else:
             self.meta.move_ref(conn, asset.id, name, head, commit_id)
 
-    def _branch_head(self, conn: Connection, asset: AssetRow, name: str) -> str | None:
-        """The head a commit to ``name`` builds on; None for the first commit of a model."""
+    def _branch_head(
+        self, conn: Connection, asset: AssetRow, name: str, create: bool = False
+    ) -> str | None:
+        """The head a commit to ``name`` builds on; None for the first commit of a model
+        (or of a new branch, when ``create`` allows one)."""
         path = asset_path(asset)
         if asset.type == "dataset":
             hint = "add files to its draft and publish" if name != DRAFT else "use 'assethub add'"
@@ -150,7 +212,7 @@ class ModelOps(HubContext):
         if row is not None:
             return row.commit_id
         check_branch_name(name)
-        if self.catalog.list_refs(conn, asset.id):
+        if not create and self.catalog.list_refs(conn, asset.id):
             raise NotFound(
                 f"'{path}' has no branch '{name}'; create it with 'assethub branch create {path}:main {name}'."
             )

@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from ..core.pins import PinResult
-from ..views import LOG_HEADER, html_table, human_size, log_row, pairs_text, text_table, when
+from ..views import (
+    LOG_HEADER,
+    SWEEP_HEADER,
+    html_table,
+    human_size,
+    log_row,
+    pairs_text,
+    sweep_rows,
+    text_table,
+    when,
+)
 
 PIN_MIME = "application/vnd.assethub.pin.v1+json"
 
@@ -86,6 +96,14 @@ def diff_view(diff: Any) -> TableView:
     for label, values in (("param", diff.params), ("metric", diff.metrics)):
         rows += [[label, key, a, b] for key, (a, b) in values.items() if a != b]
     return TableView(f"diff {diff.a} → {diff.b}", ["", "path / name", "a", "b"], rows)
+
+
+def sweep_view(result: Any) -> TableView:
+    best = result.best
+    title = f"sweep {result.study}: {result.finished} of {result.budget} trials"
+    if best:
+        title += f"; best {best['trial']} = {best['value']:.6g}"
+    return TableView(title, SWEEP_HEADER, sweep_rows(result.trials))
 
 
 def pins_view(lock_path: str, statuses: Sequence[dict[str, Any]]) -> TableView:

@@ -22,7 +22,7 @@ from ..core.errors import AssetHubError
 from ..core.names import parse_ref
 from ..core.pins import PinFile
 from ..core.progress import ProgressBar, no_progress
-from .display import Note, PinnedAsset, diff_view, log_view, pins_view, show_view
+from .display import Note, PinnedAsset, diff_view, log_view, pins_view, show_view, sweep_view
 from .session import NotebookSession
 
 if TYPE_CHECKING:
@@ -208,6 +208,28 @@ def browse(ctx: MagicContext, path: str) -> Any:
     from .browse import HubBrowser
 
     return HubBrowser(ctx, path)
+
+
+@commands.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--workers", type=int, default=None, help="Worker processes (default: the file's).")
+@click.option("--trials", type=int, default=None, help="Trial budget (default: the file's).")
+@pass_context
+def sweep(ctx: MagicContext, file: str, workers: int | None, trials: int | None) -> Any:
+    """Run or resume the sweep in FILE (worker processes; progress as trials finish)."""
+    from ..sweeps.engine import run_sweep
+
+    result = run_sweep(
+        file, workers=workers, trials=trials, hub=ctx.hub, progress=trial_progress, echo=print
+    )
+    return sweep_view(result)
+
+
+def trial_progress(description: str, total: int, unit: str) -> ProgressBar:
+    """A bar counting trials (a widget in a notebook, text in a terminal)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit=unit)
 
 
 def run(context: MagicContext, args: list[str]) -> Any:

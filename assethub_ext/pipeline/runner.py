@@ -259,13 +259,13 @@ class PipelineRunner:
         executed = os.path.join(folder, os.path.basename(stage.notebook))
         with open(os.path.join(folder, "parameters.json"), "w", encoding="utf-8") as f:
             json.dump(params, f)
-        command = [
-            sys.executable, "-m", "papermill", self.pipeline.path(stage.notebook), executed,
-            "-f", os.path.join(folder, "parameters.json"), "--cwd", os.path.join(folder, "work"),
-            "--no-progress-bar", "--log-level", "ERROR",
-        ]  # fmt: skip
-        if self.options.kernel:
-            command += ["--kernel", self.options.kernel]
+        command = papermill_command(
+            self.pipeline.path(stage.notebook),
+            executed,
+            os.path.join(folder, "parameters.json"),
+            os.path.join(folder, "work"),
+            self.options.kernel,
+        )
         with open(os.path.join(folder, "papermill.log"), "wb") as log:
             code = self._wait(
                 subprocess.Popen(command, env=self._kernel_env(stage), stdout=log, stderr=log)
@@ -355,6 +355,17 @@ class PipelineRunner:
         _write_json(os.path.join(self.state_dir, STATE_FILE), state)
 
 
+def papermill_command(
+    notebook: str, executed: str, parameters: str, cwd: str, kernel: str | None = None
+) -> list[str]:
+    """Papermill as a subprocess (shared with sweep trials): parameters from a JSON file."""
+    command = [
+        sys.executable, "-m", "papermill", notebook, executed, "-f", parameters, "--cwd", cwd,
+        "--no-progress-bar", "--log-level", "ERROR",
+    ]  # fmt: skip
+    return [*command, "--kernel", kernel] if kernel else command
+
+
 def _why(key: StageKey, last: dict[str, Any] | None) -> list[str]:
     """Which parts of the key differ from the last run here."""
     if last is None:
@@ -391,12 +402,12 @@ def _failure(stage: StageSpec, executed: str, code: int | None, timeout: float |
     """One sentence: the notebook's own error when it has one."""
     if code is None:
         return f"stage {quote(stage.name)} ran past its timeout of {timeout:g} s and was stopped."
-    error = _notebook_error(executed)
+    error = notebook_error(executed)
     where = f"; the executed notebook is {executed}" if os.path.exists(executed) else ""
     return f"stage {quote(stage.name)} failed: {error or f'papermill exited with {code}'}{where}."
 
 
-def _notebook_error(executed: str) -> str | None:
+def notebook_error(executed: str) -> str | None:
     try:
         with open(executed, encoding="utf-8") as f:
             cells = json.load(f).get("cells", [])
