@@ -4,14 +4,19 @@ the real trial function and notebook run through the sweep engine on the CPU."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+import yaml
+
+from assethub_ext import Hub
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEPS = ROOT / "examples" / "sweeps"
@@ -137,3 +142,124 @@ def test_the_torch_trial_imports_without_torch() -> None:
     before = "torch" in sys.modules
     load_module(SWEEPS / "digits_trial_torch.py")
     assert ("torch" in sys.modules) == before
+
+
+# -- through the engine ------------------------------------------------------------------------
+
+MODEL = "demo/model/cv/digits-sweeps"
+CHECKPOINT_FILES = {"model.json", "model.pdparams", "opt.pdopt"}
+
+
+@pytest.fixture
+def project(tmp_path: Path, make_hub: Callable[..., Hub]) -> Path:
+    """A project folder holding a copy of ``examples/sweeps``, and a hub holding the digits as
+    the examples loader publishes them (``v1``, ``v2``)."""
+    pytest.importorskip("paddle")
+    root = tmp_path / "project"
+    shutil.copytree(SWEEPS, root / "examples" / "sweeps")
+    hub = make_hub("demo")
+    hub.init()
+    load_module(ROOT / "examples" / "load_examples.py").load_dataset(hub, tmp_path / "data")
+    return root
+
+
+def sweep_file(project: Path, example: str, **changes: Any) -> Path:
+    """The shipped sweep file ``example`` with a smaller budget (and a seed) for a test."""
+    spec = yaml.safe_load((SWEEPS / example).read_text())
+    spec.update(changes)
+    path = project / f"test-{example}"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def run_sweep(cli: Callable[..., Any], project: Path, file: Path) -> dict[str, Any]:
+    done = cli("sweep", str(file), "--json", user="demo", cwd=project)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def history(hub: Hub, study: str) -> dict[str, list[Any]]:
+    """Each trial's commits, oldest first, by branch."""
+    branches = [
+        b["name"] for b in hub.branch_list(MODEL) if b["name"].startswith(f"sweeps/{study}/")
+    ]
+    return {name: hub.log(f"{MODEL}:{name}")[::-1] for name in sorted(branches)}
+
+
+@pytest.mark.slow
+def test_a_tpe_sweep_of_the_paddle_trial_commits_every_epoch(
+    project: Path, cli: Callable[..., Any], make_hub: Callable[..., Hub]
+) -> None:
+    space = {"lr": {"type": "float", "low": 0.003, "high": 0.03, "log": True},
+             "batch_size": {"type": "categorical", "choices": [32, 64]}}  # fmt: skip
+    file = sweep_file(project, "digits-tpe.yaml", trials=2, steps=3, space=space, seed=3)
+    result = run_sweep(cli, project, file)
+    hub = make_hub("demo")
+    trials = history(hub, "digits-tpe")
+    assert list(trials) == ["sweeps/digits-tpe/t0000", "sweeps/digits-tpe/t0001"]
+    v2 = hub.show("demo/dataset/cv/digits:v2")["commit"].id
+    for commits in trials.values():
+        assert [c.meta["sweep"]["step"] for c in commits] == [1, 2, 3]
+        assert {c.meta["sweep"]["event"] for c in commits} == {"checkpoint"}
+        assert set(commits[0].params) == {"lr", "batch_size"}
+        assert [i["commit"] for i in commits[-1].lineage["inputs"]] == [v2]
+        assert set(hub.show(f"{MODEL}:{commits[-1].id}")["tree"]) >= CHECKPOINT_FILES
+        assert commits[-1].metrics["val_accuracy"] > 0.85  # three epochs of a sane lr
+        assert commits[-1].metrics["train_loss"] < commits[0].metrics["train_loss"]
+    best = hub.show(f"{MODEL}:digits-tpe-best")["commit"]
+    assert best.metrics["val_accuracy"] == max(
+        c[-1].metrics["val_accuracy"] for c in trials.values()
+    )
+    assert result["best"]["commit"] == best.id and result["best"]["tag"] == "digits-tpe-best"
+
+
+@pytest.mark.slow
+def test_a_pbt_sweep_of_the_paddle_trial_exploits_and_carries_on(
+    project: Path, cli: Callable[..., Any], make_hub: Callable[..., Hub]
+) -> None:
+    """Three members, two workers: the member that starts last is behind the finished ones at
+    its first boundary, so it exploits one; it then trains on from the donor's weights."""
+    pbt = {"population": 3, "interval": 2, "quantile": 0.25}
+    run_sweep(cli, project, sweep_file(project, "digits-pbt.yaml", steps=6, pbt=pbt, seed=5))
+    hub = make_hub("demo")
+    trials = history(hub, "digits-pbt")
+    assert len(trials) == 3
+    commits = [c for line in trials.values() for c in line]
+    exploits = [c for c in commits if c.meta["sweep"]["event"] == "exploit"]
+    assert exploits, "no member exploited another"
+    by_id = {c.id: c for c in commits}
+    for exploit in exploits:
+        source = exploit.meta["sweep"]["source"]
+        donor = hub.show(f"{MODEL}:{source['commit']}")["commit"]
+        assert exploit.tree == donor.tree  # the donor's files, no bytes copied
+        assert source["commit"] in [i["commit"] for i in exploit.lineage["inputs"]]
+        assert exploit.meta["sweep"]["step"] == donor.meta["sweep"]["step"]
+        assert set(exploit.meta["sweep"]["explore"]) == {"lr", "weight_decay", "batch_size"}
+        following = [c for c in commits if exploit.id in c.parents]
+        assert following
+        for after in following:  # the loser went on from the donor's step, with its new params
+            assert by_id[after.id].meta["sweep"]["step"] == exploit.meta["sweep"]["step"] + 1
+            assert after.params == exploit.params
+    for line in trials.values():
+        assert line[-1].meta["sweep"]["step"] == 6
+        assert line[-1].metrics["val_accuracy"] > 0.3  # far above chance (0.1) for any member
+
+
+@pytest.mark.slow
+def test_the_notebook_objective_runs_under_the_engine(
+    project: Path, cli: Callable[..., Any], make_hub: Callable[..., Hub]
+) -> None:
+    spec = yaml.safe_load((SWEEPS / "digits-tpe.yaml").read_text())
+    del spec["objective"]
+    space = {"lr": {"type": "float", "low": 0.005, "high": 0.02, "log": True}}
+    changes = {"notebook": "examples/sweeps/digits_trial.ipynb", "study": "digits-nb"}
+    file = project / "notebook.yaml"
+    file.write_text(
+        yaml.safe_dump({**spec, **changes, "space": space, "trials": 1, "steps": 2, "workers": 1})
+    )
+    run_sweep(cli, project, file)
+    hub = make_hub("demo")
+    (line,) = history(hub, "digits-nb").values()
+    assert [c.meta["sweep"]["step"] for c in line] == [1, 2]
+    assert line[-1].lineage["caller"]["kind"] == "notebook"
+    assert 0.005 <= line[-1].params["lr"] <= 0.02 and line[-1].metrics["val_accuracy"] > 0.8
