@@ -59,14 +59,14 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _environment(work: Path) -> dict[str, str]:
+def environment(work: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETHUB_")}
     env.update(ASSETHUB_HOME=str(work / "hub"), ASSETHUB_USER="demo")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
 
-def _run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
+def run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
     """A whole subprocess, timed from start to exit; its stdout. Fails the bench on error."""
     started = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
@@ -76,16 +76,16 @@ def _run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str
     return took, done.stdout
 
 
-def _prepare(work: Path, env: dict[str, str]) -> tuple[Path, Path]:
+def prepare(work: Path, env: dict[str, str]) -> tuple[Path, Path]:
     """The digits published in a fresh hub (by the examples loader), a project folder with a
     copy of the example (sweeps keep their work folders there), and the digits checked out
     for Ray at the same version the sweep files pin."""
-    _run([sys.executable, str(ROOT / "examples" / "load_examples.py")], ROOT, env)
+    run([sys.executable, str(ROOT / "examples" / "load_examples.py")], ROOT, env)
     project = work / "project"
     shutil.copytree(SWEEPS, project / "examples" / "sweeps")
     data = work / "digits"
     pinned = yaml.safe_load((SWEEPS / "digits-pbt.yaml").read_text())["inputs"]["digits"]
-    _run([sys.executable, "-m", "assethub_ext", "checkout", pinned, str(data)], ROOT, env)
+    run([sys.executable, "-m", "assethub_ext", "checkout", pinned, str(data)], ROOT, env)
     return project, data
 
 
@@ -120,7 +120,7 @@ def _ours(
     algorithm: str, project: Path, env: dict[str, str], args: argparse.Namespace, seed: int
 ) -> dict[str, Any]:
     file = _sweep_file(project, algorithm, args, seed)
-    seconds, out = _run(
+    seconds, out = run(
         [sys.executable, "-m", "assethub_ext", "sweep", str(file), "--json"], project, env
     )
     result = json.loads(out)
@@ -132,7 +132,7 @@ def _ray(data: Path, env: dict[str, str], args: argparse.Namespace) -> dict[str,
     command = [sys.executable, str(ROOT / "bench" / "sweeps_ray.py"), "--data", str(data)]
     for flag in ("trials", "steps", "interval", "workers"):
         command += [f"--{flag}", str(getattr(args, flag))]
-    seconds, out = _run(command, ROOT, env)
+    seconds, out = run(command, ROOT, env)
     return {**json.loads(out), "seconds": seconds}
 
 
@@ -223,8 +223,8 @@ def main() -> None:
     started = time.perf_counter()
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in (*ALGORITHMS, "ray-pbt")}
     try:
-        env = _environment(work)
-        project, data = _prepare(work, env)
+        env = environment(work)
+        project, data = prepare(work, env)
         for seed in range(args.repeat):
             for algorithm in ALGORITHMS:
                 runs[algorithm].append(_ours(algorithm, project, env, args, seed))
