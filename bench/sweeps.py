@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import importlib.metadata
 import importlib.util
 import json
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +68,18 @@ def environment(work: Path) -> dict[str, str]:
     return env
 
 
+class CommandFailed(Exception):
+    """A timed command exited non-zero; the message ends with the tail of its stderr."""
+
+
 def run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
-    """A whole subprocess, timed from start to exit; its stdout. Fails the bench on error."""
+    """A whole subprocess, timed from start to exit; its stdout."""
     started = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     took = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+        tail = "\n".join(done.stderr.strip().splitlines()[-3:])
+        raise CommandFailed(f"`{' '.join(command[1:3])} …` exited {done.returncode}: {tail}")
     return took, done.stdout
 
 
@@ -165,7 +172,7 @@ def _table(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Medians over the repetitions; ratios against Ray Tune's PBT when it ran."""
     med = {
         name: {k: statistics.median(r[k] for r in rs if r[k] is not None) for k in ("best", "seconds", "epochs")}
-        for name, rs in runs.items() if rs and all(r["best"] is not None for r in rs)
+        for name, rs in runs.items() if rs and any(r["best"] is not None for r in rs)
     }  # fmt: skip
     peer = med.get("ray-pbt")
     lines = [
@@ -185,6 +192,7 @@ def _report(
     args: argparse.Namespace,
     runs: dict[str, list[dict[str, Any]]],
     ray_note: str | None,
+    problems: list[str],
     total: float,
 ) -> str:
     machine = _machine()
@@ -205,37 +213,59 @@ def _report(
     ]
     if ray_note:
         lines += [f"Ray Tune: not run ({ray_note}).", ""]
+    if problems:
+        lines += ["## Problems", "", *(f"- {p}" for p in problems), ""]
     markdown = "\n".join(lines)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"{today}-{host}-sweeps"
     stem.with_suffix(".md").write_text(markdown)
     record = {"date": today, "machine": machine, "args": {k: str(v) for k, v in vars(args).items()},
-              "runs": runs, "ray": ray_note or "ran", "total_seconds": total}  # fmt: skip
+              "runs": runs, "ray": ray_note or "ran", "problems": problems,
+              "total_seconds": total}  # fmt: skip
     stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
     _log(f"wrote {stem}.md and .json")
     return markdown
 
 
-def main() -> None:
+def _measure(
+    name: str,
+    seed: int,
+    measure: Callable[[], dict[str, Any]],
+    runs: dict[str, list[dict[str, Any]]],
+    problems: list[str],
+) -> None:
+    """One search; a failure is listed in the results (and the exit status), not fatal."""
+    try:
+        runs[name].append(measure())
+    except CommandFailed as failed:
+        problems.append(f"{LABELS[name]}, seed {seed}: {failed}")
+        _log(f"{name} (seed {seed}) FAILED: {failed}")
+        return
+    _log(f"{name} (seed {seed}): {runs[name][-1]}")
+
+
+def main() -> int:
+    """Exit 1 when a search failed (the results list it), else 0; no target is asserted."""
     args = _parse_args()
     ray_note = "left out (--no-ray)" if args.no_ray else _ray_missing()
     work = Path(tempfile.mkdtemp(prefix="assethub-sweep-bench-"))
     started = time.perf_counter()
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in (*ALGORITHMS, "ray-pbt")}
+    problems: list[str] = []
     try:
         env = environment(work)
         project, data = prepare(work, env)
         for seed in range(args.repeat):
             for algorithm in ALGORITHMS:
-                runs[algorithm].append(_ours(algorithm, project, env, args, seed))
-                _log(f"{algorithm} (seed {seed}): {runs[algorithm][-1]}")
+                ours = functools.partial(_ours, algorithm, project, env, args, seed)
+                _measure(algorithm, seed, ours, runs, problems)
             if ray_note is None:
-                runs["ray-pbt"].append(_ray(data, env, args))
-                _log(f"ray-pbt (seed {seed}): {runs['ray-pbt'][-1]}")
+                _measure("ray-pbt", seed, functools.partial(_ray, data, env, args), runs, problems)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(_report(args, runs, ray_note, time.perf_counter() - started))
+    print(_report(args, runs, ray_note, problems, time.perf_counter() - started))
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

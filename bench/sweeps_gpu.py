@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sweeps import ROOT, SWEEPS, environment, prepare, run
+from sweeps import ROOT, SWEEPS, CommandFailed, environment, prepare, run
 
 QUERY = [
     "nvidia-smi",
@@ -185,7 +185,8 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], gpus: int) -> s
     return markdown
 
 
-def main() -> None:
+def main() -> int:
+    """Exit 1 when a packing failed (its error is printed), else 0."""
     args = _parse_args()
     gpus = gpu_count()
     work = Path(tempfile.mkdtemp(prefix="assethub-sweep-gpu-bench-"))
@@ -194,12 +195,19 @@ def main() -> None:
         project, _ = prepare(work, env)
         rows = []
         for pack in args.pack:
-            rows.append(measure(project, env, args, pack, gpus))
+            try:
+                rows.append(measure(project, env, args, pack, gpus))
+            except CommandFailed as failed:  # the other packings still tell something
+                print(f"{pack} per GPU FAILED: {failed}", file=sys.stderr, flush=True)
+                continue
             print(f"{pack} per GPU: {rows[-1]}", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if not rows:
+        return 1
     print(report(args, rows, gpus))
+    return 0 if len(rows) == len(args.pack) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
