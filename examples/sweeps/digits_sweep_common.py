@@ -10,12 +10,13 @@ and the architecture beside the framework's weight files.
 
 from __future__ import annotations
 
+import abc
 import json
 import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -82,26 +83,58 @@ def checkpoint_hidden(folder: Path) -> int:
     return int(json.loads((folder / "model.json").read_text())["layers"][1])
 
 
-class Trainer(Protocol):
-    """One trial's network and optimizer, in whatever framework."""
+class Trainer(abc.ABC):
+    """One trial's network and optimizer in some framework, fresh or from a checkpoint folder.
 
+    A subclass says how to seed, build, load, write and train; the order is kept here once: a
+    fresh network is seeded, a restored one takes the checkpoint's width (an exploited trial
+    keeps training the donor's network, whatever its own params say) and then its state.
+    """
+
+    framework = ""
+
+    def __init__(
+        self, params: dict[str, Any], device: str, seed: int, restore_from: Path | None
+    ) -> None:
+        self.params = dict(params)
+        self.device = device
+        if restore_from is None:
+            self.seed(seed)
+        else:
+            self.params["hidden"] = checkpoint_hidden(restore_from)
+        self.model, self.optimizer = self.build()
+        if restore_from is not None:
+            self.load(restore_from)
+
+    @abc.abstractmethod
+    def seed(self, seed: int) -> None: ...
+
+    @abc.abstractmethod
+    def build(self) -> tuple[Any, Any]:
+        """The network for ``self.params`` on ``self.device``, and its optimizer."""
+
+    @abc.abstractmethod
+    def load(self, folder: Path) -> None:
+        """Take the weights and optimizer state in ``folder``, with this trial's lr and decay."""
+
+    @abc.abstractmethod
+    def write(self, folder: Path) -> None:
+        """Write the weights and the optimizer state into ``folder``."""
+
+    @abc.abstractmethod
     def train_epoch(self, data: Digits, seed: int) -> float:
         """One pass over the training split; returns the mean training loss."""
 
+    @abc.abstractmethod
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float: ...
 
     def save(self, folder: Path, step: int) -> None:
-        """Write the weights, the optimizer state and ``model.json`` into ``folder``."""
-
-
-class TrainerFactory(Protocol):
-    def __call__(
-        self, params: dict[str, Any], device: str, seed: int, restore_from: Path | None
-    ) -> Trainer: ...
+        self.write(folder)
+        write_config(folder, step, self.params["hidden"], self.framework)
 
 
 def run_trial(
-    ctx: Any, make_trainer: TrainerFactory, params: dict[str, Any] | None = None
+    ctx: Any, make_trainer: type[Trainer], params: dict[str, Any] | None = None
 ) -> float | None:
     """Restore this trial's checkpoint if it has one, then train to ``ctx.max_steps``,
     reporting the validation accuracy and committing a checkpoint after every epoch.

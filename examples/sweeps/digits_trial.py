@@ -29,10 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from digits_sweep_common import (  # found beside this file, however it is loaded
     Digits,
-    checkpoint_hidden,
+    Trainer,
     minibatches,
     run_trial,
-    write_config,
 )
 
 
@@ -86,37 +85,37 @@ def evaluate(model: Any, x: np.ndarray, y: np.ndarray) -> float:
     return float((predicted == y).mean())
 
 
-class PaddleTrainer:
-    """A trial's network and optimizer, fresh or from a checkpoint folder."""
+class PaddleTrainer(Trainer):
+    """A trial's network and AdamW in PaddlePaddle (build it inside ``unique_name.guard()``)."""
 
-    def __init__(
-        self, params: dict[str, Any], device: str, seed: int, restore_from: Path | None
-    ) -> None:
+    framework = "paddle"
+
+    def seed(self, seed: int) -> None:
         import paddle
 
-        self.params = dict(params)
-        if restore_from is None:
-            paddle.seed(seed)
-        else:
-            self.params["hidden"] = checkpoint_hidden(restore_from)
-        self.model, self.optimizer = build(self.params)
-        if restore_from is not None:
-            self.model.set_state_dict(paddle.load(str(restore_from / "model.pdparams")))
-            self.optimizer.set_state_dict(paddle.load(str(restore_from / "opt.pdopt")))
-            self.optimizer.set_lr(self.params["lr"])
+        paddle.seed(seed)
+
+    def build(self) -> tuple[Any, Any]:
+        return build(self.params)
+
+    def load(self, folder: Path) -> None:
+        import paddle
+
+        self.model.set_state_dict(paddle.load(str(folder / "model.pdparams")))
+        self.optimizer.set_state_dict(paddle.load(str(folder / "opt.pdopt")))
+        self.optimizer.set_lr(self.params["lr"])  # a float: set_lr refuses a scheduler's
+
+    def write(self, folder: Path) -> None:
+        import paddle
+
+        paddle.save(self.model.state_dict(), str(folder / "model.pdparams"))
+        paddle.save(self.optimizer.state_dict(), str(folder / "opt.pdopt"))
 
     def train_epoch(self, data: Digits, seed: int) -> float:
         return train_steps(self.model, self.optimizer, data, self.params, 1, seed)
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         return evaluate(self.model, x, y)
-
-    def save(self, folder: Path, step: int) -> None:
-        import paddle
-
-        paddle.save(self.model.state_dict(), str(folder / "model.pdparams"))
-        paddle.save(self.optimizer.state_dict(), str(folder / "opt.pdopt"))
-        write_config(folder, step, self.params["hidden"], "paddle")
 
 
 def train(ctx: Any, params: dict[str, Any] | None = None) -> float | None:

@@ -18,10 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from digits_sweep_common import (  # found beside this file, however it is loaded
     Digits,
-    checkpoint_hidden,
+    Trainer,
     minibatches,
     run_trial,
-    write_config,
 )
 
 
@@ -76,39 +75,39 @@ def evaluate(model: Any, x: np.ndarray, y: np.ndarray) -> float:
     return float((predicted == y).mean())
 
 
-class TorchTrainer:
-    """A trial's network and optimizer, fresh or from a checkpoint folder."""
+class TorchTrainer(Trainer):
+    """A trial's network and AdamW in PyTorch, on the GPU when the worker was given one."""
 
-    def __init__(
-        self, params: dict[str, Any], device: str, seed: int, restore_from: Path | None
-    ) -> None:
+    framework = "torch"
+
+    def seed(self, seed: int) -> None:
         import torch
 
-        self.params = dict(params)
-        where = "cuda" if device == "gpu" else "cpu"
-        if restore_from is None:
-            torch.manual_seed(seed)
-        else:
-            self.params["hidden"] = checkpoint_hidden(restore_from)
-        self.model, self.optimizer = build(self.params, where)
-        if restore_from is not None:
-            self.model.load_state_dict(torch.load(restore_from / "model.pt", map_location=where))
-            self.optimizer.load_state_dict(torch.load(restore_from / "opt.pt", map_location=where))
-            for group in self.optimizer.param_groups:  # the state carries the donor's values
-                group["lr"], group["weight_decay"] = self.params["lr"], self.params["weight_decay"]
+        torch.manual_seed(seed)
+
+    def build(self) -> tuple[Any, Any]:
+        return build(self.params, "cuda" if self.device == "gpu" else "cpu")
+
+    def load(self, folder: Path) -> None:
+        import torch
+
+        where = next(self.model.parameters()).device
+        self.model.load_state_dict(torch.load(folder / "model.pt", map_location=where))
+        self.optimizer.load_state_dict(torch.load(folder / "opt.pt", map_location=where))
+        for group in self.optimizer.param_groups:  # the state carries the donor's values
+            group["lr"], group["weight_decay"] = self.params["lr"], self.params["weight_decay"]
+
+    def write(self, folder: Path) -> None:
+        import torch
+
+        torch.save(self.model.state_dict(), folder / "model.pt")
+        torch.save(self.optimizer.state_dict(), folder / "opt.pt")
 
     def train_epoch(self, data: Digits, seed: int) -> float:
         return train_steps(self.model, self.optimizer, data, self.params, 1, seed)
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         return evaluate(self.model, x, y)
-
-    def save(self, folder: Path, step: int) -> None:
-        import torch
-
-        torch.save(self.model.state_dict(), folder / "model.pt")
-        torch.save(self.optimizer.state_dict(), folder / "opt.pt")
-        write_config(folder, step, self.params["hidden"], "torch")
 
 
 def train(ctx: Any, params: dict[str, Any] | None = None) -> float | None:
