@@ -263,3 +263,30 @@ def test_the_notebook_objective_runs_under_the_engine(
     assert [c.meta["sweep"]["step"] for c in line] == [1, 2]
     assert line[-1].lineage["caller"]["kind"] == "notebook"
     assert 0.005 <= line[-1].params["lr"] <= 0.02 and line[-1].metrics["val_accuracy"] > 0.8
+
+
+@pytest.mark.slow
+def test_the_torch_trial_runs_under_the_engine_asking_for_gpus(
+    project: Path, cli: Callable[..., Any], make_hub: Callable[..., Hub]
+) -> None:
+    """The GPU path's sweep file with the PyTorch trial (skipped where torch is absent): on a
+    machine without a GPU the workers say so and train on the CPU."""
+    pytest.importorskip("torch")
+    changes = {"objective": "examples/sweeps/digits_trial_torch.py:train", "study": "digits-torch"}
+    space = {"lr": {"type": "float", "low": 0.005, "high": 0.02, "log": True}}
+    file = sweep_file(
+        project, "digits-tpe.yaml", **changes, space=space, trials=2, steps=2, gpus_per_trial=0.5
+    )
+    done = cli("sweep", str(file), user="demo", cwd=project)
+    assert done.returncode == 0, done.stderr
+    if not shutil.which("nvidia-smi"):
+        assert "no GPU found" in done.stderr
+    hub = make_hub("demo")
+    for line in history(hub, "digits-torch").values():
+        assert [c.meta["sweep"]["step"] for c in line] == [1, 2]
+        assert set(hub.show(f"{MODEL}:{line[-1].id}")["tree"]) >= {
+            "model.pt",
+            "opt.pt",
+            "model.json",
+        }
+        assert line[-1].metrics["val_accuracy"] > 0.8
