@@ -136,11 +136,16 @@ def _ours(
 
 
 def _ray(data: Path, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+    result = data.parent / "ray-result.json"
     command = [sys.executable, str(ROOT / "bench" / "sweeps_ray.py"), "--data", str(data)]
     for flag in ("trials", "steps", "interval", "workers"):
         command += [f"--{flag}", str(getattr(args, flag))]
-    seconds, out = run(command, ROOT, env)
-    return {**json.loads(out), "seconds": seconds}
+    seconds, _ = run([*command, "--result", str(result)], ROOT, env)
+    record = json.loads(result.read_text())
+    if record["errors"]:  # a trial that failed would make the comparison meaningless
+        last = record["errors"][0].strip().splitlines()[-1]
+        raise CommandFailed(f"{len(record['errors'])} Ray trial(s) failed, the first with: {last}")
+    return {**record, "seconds": seconds}
 
 
 def _ray_missing() -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -119,6 +120,47 @@ def test_a_paddle_checkpoint_resumes_in_the_same_process_with_an_explored_lr(
         "opt.pdopt",
     ]
     assert common.checkpoint_hidden(tmp_path) == 48
+
+
+THREADS = """
+import sys, threading
+sys.path.insert(0, sys.argv[1])
+import digits_sweep_common as common, digits_trial
+
+
+def first():  # imports Paddle and ends, like a runner's first trial thread
+    import paddle
+    paddle.set_device("cpu")
+
+
+def second():
+    digits_trial.use_device("cpu")
+    import paddle
+    with paddle.utils.unique_name.guard():
+        trainer = digits_trial.PaddleTrainer(common.hyperparameters({}), "cpu", 0, None)
+        print("loss", trainer.train_epoch(common.load_digits(common.Path(sys.argv[2])), 0))
+
+
+for target in (first, second):
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+"""
+
+
+def test_a_paddle_trial_trains_in_a_thread_of_its_own(
+    paddle_trial: ModuleType, digits_folder: Path
+) -> None:
+    """Ray Tune reusing an actor calls the function from a new thread; Paddle, imported by a
+    thread that has ended, is in static mode there unless ``use_device`` switches eager on."""
+    done = subprocess.run(
+        [sys.executable, "-c", THREADS, str(SWEEPS), str(digits_folder)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0 and "loss" in done.stdout, done.stderr[-2000:]
 
 
 def test_the_torch_network_learns_and_resumes(data: Any, tmp_path: Path) -> None:

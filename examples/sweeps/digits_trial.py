@@ -4,7 +4,7 @@ The hyperparameters are the learning rate, the weight decay (AdamW's), the batch
 hidden layer's width. Each step is one epoch; each checkpoint is ``model.pdparams`` (weights),
 ``opt.pdopt`` (AdamW's moments) and ``model.json``.
 
-Three PaddlePaddle pitfalls are handled here:
+Four PaddlePaddle pitfalls are handled here:
 
 - Optimizer state is keyed by generated names (``linear_0.w_0_moment1_0``). A second network
   built in the same process (PBT restarts the trial function after an exploit) would be
@@ -15,6 +15,9 @@ Three PaddlePaddle pitfalls are handled here:
   an explored value is the one used; ``set_lr`` takes only a float (not an LRScheduler).
 - The weight decay is a constructor argument, not optimizer state: a fresh AdamW is built with
   the trial's current value, then given the donor's moments.
+- Dygraph (eager) mode is a per-thread setting, on only in the thread that imported Paddle.
+  A runner that calls ``train`` from a fresh thread (Ray Tune reusing an actor does) would
+  find static mode there, so ``train`` switches it on first.
 """
 
 from __future__ import annotations
@@ -118,10 +121,19 @@ class PaddleTrainer(Trainer):
         return evaluate(self.model, x, y)
 
 
+def use_device(device: str) -> None:
+    """Eager mode in this thread (it is per thread: a runner may call ``train`` from a new one),
+    on the GPU the worker was given, else the CPU."""
+    import paddle
+
+    paddle.disable_static()
+    paddle.set_device("gpu" if device == "gpu" else "cpu")
+
+
 def train(ctx: Any, params: dict[str, Any] | None = None) -> float | None:
     """The sweep objective: ``ctx`` is the engine's ``TrialContext``; the validation accuracy."""
     import paddle
 
-    paddle.set_device("gpu" if ctx.device == "gpu" else "cpu")
+    use_device(ctx.device)
     with paddle.utils.unique_name.guard():
         return run_trial(ctx, PaddleTrainer, params)
