@@ -28,7 +28,7 @@ METRIC = "val_accuracy"
 class RayTrialContext:
     """The sweep contract's ``TrialContext`` surface, backed by Ray Tune's session."""
 
-    def __init__(self, config: dict[str, Any], data: Path, max_steps: int) -> None:
+    def __init__(self, config: dict[str, Any], data: Path, max_steps: int, tally: Path) -> None:
         from ray import tune
 
         self.study = "ray-pbt"
@@ -36,12 +36,15 @@ class RayTrialContext:
         self.params = dict(config)
         self.device = "cpu"
         self.max_steps = max_steps
+        self.tally = tally
         self.inputs = {"digits": data}
         self._pending: dict[str, float] = {}
 
     def report(self, step: int, value: float, **metrics: float) -> None:
         # held until the checkpoint: Ray takes metrics and checkpoint in one report
         self._pending = {"step": step, METRIC: value, **metrics}
+        with open(self.tally, "a", encoding="utf-8") as tally:  # one short line: one write
+            tally.write(f"{self.trial} {step}\n")
 
     def should_prune(self) -> bool:
         return False  # PBT never prunes; it exploits
@@ -62,20 +65,24 @@ class RayTrialContext:
         return int(json.loads((Path(folder) / "model.json").read_text())["step"])
 
 
-def _trainable(config: dict[str, Any], data: str, max_steps: int) -> None:
+def _trainable(config: dict[str, Any], data: str, max_steps: int, tally: str) -> None:
     spec = importlib.util.spec_from_file_location("digits_trial", TRIAL)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.train(RayTrialContext(config, Path(data), max_steps))
+    module.train(RayTrialContext(config, Path(data), max_steps, Path(tally)))
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """PBT with Ray's defaults but the same interval, space and population as ours; actors
-    reused (Ray's advice for PBT), so an exploit does not start a new worker process."""
+    reused (Ray's advice for PBT), so an exploit does not start a new worker process. Epochs
+    are counted as the trials report them, whatever Ray's result tables keep (their rows are
+    recorded too, as ``result_rows``)."""
     import ray
     from ray import tune
 
+    tally = args.result.with_suffix(".epochs")  # a line per epoch trained, by every trial
+    tally.write_text("")
     ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
     space = {
         "lr": tune.loguniform(1e-4, 0.3),
@@ -91,7 +98,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ray-pbt-") as storage:
         tuner = tune.Tuner(
             tune.with_resources(
-                tune.with_parameters(_trainable, data=str(args.data), max_steps=args.steps),
+                tune.with_parameters(
+                    _trainable, data=str(args.data), max_steps=args.steps, tally=str(tally)
+                ),
                 {"cpu": 1},
             ),
             param_space=initial,
@@ -106,12 +115,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         results = tuner.fit()
         finals = [r.metrics.get(METRIC) for r in results if r.metrics]
-        epochs = sum(len(r.metrics_dataframe) for r in results if r.metrics_dataframe is not None)
         errors = [str(r.error) for r in results if r.error]
+        rows = sum(len(r.metrics_dataframe) for r in results if r.metrics_dataframe is not None)
     ray.shutdown()
     return {
         "best": max((f for f in finals if f is not None), default=None),
-        "epochs": epochs,
+        "epochs": len(tally.read_text().splitlines()),
+        "result_rows": rows,
         "errors": errors,
         "ray": ray.__version__,
     }

@@ -157,6 +157,6 @@ def run_trial(
             ctx.report(step, accuracy, train_loss=loss)
             trainer.save(folder, step)
             ctx.save_checkpoint(folder, step)
-            if ctx.should_prune():
+            if ctx.should_prune():  # the engine records the trial as pruned
                 break
     return accuracy
