@@ -102,6 +102,22 @@ def subprocess_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("ASSETHUB_") or k in backend}
 
 
+def write_notebook(path: Path, parameters: str, *cells: str) -> None:
+    """A Python notebook whose first cell is papermill's ``parameters`` cell."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(parameters)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, *(nbformat.v4.new_code_cell(c) for c in cells)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+
+
 def write_files(root: Path, files: dict[str, bytes | str]) -> Path:
     """Create ``files`` (relative path -> content) under ``root``; returns ``root``."""
     for rel, content in files.items():

@@ -154,6 +154,28 @@ def test_lineage_records_inputs_code_patch_and_environment(
         hub.lineage(M, depth=0)
 
 
+def test_lineage_sees_a_package_installed_while_the_process_runs(
+    hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Package versions are looked up once per process, and again after an install."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    hub.create(M)
+    before = commit(hub, tmp_path, f"{M}:main", {"w": "1"})
+    assert (
+        hub.show(f"{M}:{before}")["commit"].lineage["environment"]["packages"].get("paddlepaddle")
+        != "9.9.9"
+    )
+    write_files(
+        site, {"paddlepaddle-9.9.9.dist-info/METADATA": "Name: paddlepaddle\nVersion: 9.9.9\n"}
+    )
+    after = commit(hub, tmp_path, f"{M}:main", {"w": "2"})
+    packages = hub.show(f"{M}:{after}")["commit"].lineage["environment"]["packages"]
+    assert packages["paddlepaddle"] == "9.9.9"
+    assert packages["optuna"]  # the others are still there
+
+
 def test_commit_to_a_new_branch_when_asked(model: Hub, tmp_path: Path) -> None:
     first = commit(model, tmp_path, "alice/model/cls/net:main", {"w.bin": "1"})
     made = model.commit(

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import numpy as np
 import pytest
+from conftest import write_notebook
 from sklearn.datasets import load_digits
 
 from assethub_ext import Hub
@@ -103,19 +103,6 @@ def test_the_example_runs_skips_and_reruns_exactly_what_changed(
     assert run("evaluate") == {"prepare": "ran", "train": "ran", "evaluate": "ran"}
     assert demo.show(SPLIT)["commit"].meta["version"] == "v2"
     assert demo.fsck().ok
-
-
-def write_notebook(path: Path, parameters: str, *cells: str) -> None:
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell(parameters)
-    cell.metadata["tags"] = ["parameters"]
-    nb.cells = [cell, *(nbformat.v4.new_code_cell(c) for c in cells)]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
 
 
 TINY = """\

@@ -6,6 +6,7 @@ and it never fails a commit: anything it cannot learn is recorded as unknown.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -82,20 +83,41 @@ def capture_caller() -> dict[str, Any]:
 
 
 def capture_environment() -> dict[str, Any]:
-    from importlib import metadata
-
-    packages: dict[str, str] = {}
-    for name in KEY_PACKAGES:
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
     return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": platform.platform(terse=True),
-        "packages": packages,
+        "packages": dict(_package_versions(_path_stamp())),
     }
+
+
+def _path_stamp() -> tuple[tuple[str, int], ...]:
+    """The folders on ``sys.path`` with their modification times: installing or removing a
+    package (``%pip install`` in a running kernel, say) changes its folder's."""
+    stamp = []
+    for folder in sys.path:
+        if not folder:  # the working directory: trials write into it, packages are not there
+            continue
+        try:
+            stamp.append((folder, os.stat(folder).st_mtime_ns))
+        except OSError:
+            continue
+    return tuple(stamp)
+
+
+@functools.lru_cache(maxsize=1)
+def _package_versions(stamp: tuple[tuple[str, int], ...]) -> tuple[tuple[str, str], ...]:
+    """The key packages' versions, looked up again only when ``sys.path`` changed: each
+    look-up scans every folder on the path (tens of ms), and a sweep commits at every step."""
+    from importlib import metadata
+
+    packages = []
+    for name in KEY_PACKAGES:
+        try:
+            packages.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            continue
+    return tuple(packages)
 
 
 def capture(

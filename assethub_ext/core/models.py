@@ -15,7 +15,15 @@ from . import lineage as lineage_capture
 from .context import HubContext, asset_path
 from .errors import Conflict, InvalidInput, MergeConflict, NotFound
 from .ingest import ingest
-from .names import DRAFT, MAIN, check_ref_name, parse_asset_path, parse_ref, version_number
+from .names import (
+    DRAFT,
+    MAIN,
+    AssetRef,
+    check_ref_name,
+    parse_asset_path,
+    parse_ref,
+    version_number,
+)
 from .progress import ProgressFactory, no_progress
 from .scan import scan
 from .tree import Tree, check_no_file_folder_clash
@@ -97,22 +105,9 @@ class ModelOps(HubContext):
                 input_entries, params or {}, writer.put_bytes, lineage_extra
             )
             writer.commit()
-            commit = self._make_commit(
-                asset,
-                kind="commit",
-                tree=tree_digest,
-                parents=[head] if head else [],
-                message=message,
-                params=params,
-                metrics=metrics,
-                meta=metadata,
-                lineage=lineage,
+            return self._land(
+                asset, target, head, tree_digest, message, params, metrics, metadata, lineage
             )
-            with self.meta.write() as conn:
-                self._asset(conn, target.path, "edit")
-                self.meta.insert_commit(conn, commit)
-                self._advance_branch(conn, asset, target.ref, head, commit.id)
-        return commit
 
     def commit_tree(
         self,
@@ -151,21 +146,39 @@ class ModelOps(HubContext):
                 input_entries, params or {}, writer.put_bytes, lineage_extra
             )
             writer.commit()
-            commit = self._make_commit(
-                asset,
-                kind="commit",
-                tree=tree,
-                parents=[head] if head else [],
-                message=message,
-                params=params,
-                metrics=metrics,
-                meta=metadata,
-                lineage=lineage,
+            return self._land(
+                asset, target, head, tree, message, params, metrics, metadata, lineage
             )
-            with self.meta.write() as conn:
-                self._asset(conn, target.path, "edit")
-                self.meta.insert_commit(conn, commit)
-                self._advance_branch(conn, asset, target.ref, head, commit.id)
+
+    def _land(
+        self,
+        asset: AssetRow,
+        target: AssetRef,
+        head: str | None,
+        tree: str,
+        message: str,
+        params: dict[str, Any] | None,
+        metrics: dict[str, Any] | None,
+        metadata: dict[str, Any] | None,
+        lineage: dict[str, Any],
+    ) -> CommitRow:
+        """Insert the commit and move the branch from ``head`` to it (compare-and-swap);
+        called while the writer that stored its objects is still open."""
+        commit = self._make_commit(
+            asset,
+            kind="commit",
+            tree=tree,
+            parents=[head] if head else [],
+            message=message,
+            params=params,
+            metrics=metrics,
+            meta=metadata,
+            lineage=lineage,
+        )
+        with self.meta.write() as conn:
+            self._asset(conn, target.path, "edit")
+            self.meta.insert_commit(conn, commit)
+            self._advance_branch(conn, asset, target.ref, head, commit.id)
         return commit
 
     def _ingest_folder(

@@ -218,16 +218,21 @@ def load_pipeline(root: str = ".") -> Pipeline:
     return parse_pipeline(text, root)
 
 
-def parse_pipeline(text: str, root: str) -> Pipeline:
-    reader = _Reader(PIPELINE_FILE, os.path.realpath(root))
+def compose(text: str, name: str) -> Node | None:
+    """The YAML document as nodes (which keep their lines); bad YAML is one sentence."""
     try:
-        document = yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f", line {mark.line + 1}" if mark else ""
-        raise InvalidInput(f"{PIPELINE_FILE}{where}: not valid YAML ({err.problem}).") from None
+        raise InvalidInput(f"{name}{where}: not valid YAML ({err.problem}).") from None
     except yaml.YAMLError as err:
-        raise InvalidInput(f"{PIPELINE_FILE}: not valid YAML ({err}).") from None
+        raise InvalidInput(f"{name}: not valid YAML ({err}).") from None
+
+
+def parse_pipeline(text: str, root: str) -> Pipeline:
+    reader = _Reader(PIPELINE_FILE, os.path.realpath(root))
+    document = compose(text, PIPELINE_FILE)
     if document is None:
         raise InvalidInput(f"{PIPELINE_FILE} is empty; declare 'stages:'.")
     top = reader.mapping(document, "the pipeline file", ("stages",))

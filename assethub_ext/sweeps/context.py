@@ -9,15 +9,20 @@ boundary may exploit (a commit of the donor's tree, no bytes copied) and then ra
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import random
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import InvalidInput, NotFound
+from ..core.names import parse_ref
+from ..core.scan import CHECKOUT_MARKER
 from . import pbt
 from .spec import SweepSpec, load_sweep
 from .study import current_params, open_study, trial_name
@@ -45,6 +50,7 @@ class TrialContext:
         inputs: dict[str, Path],
         device: str,
         worker: int = 0,
+        frozen: optuna.trial.FrozenTrial | None = None,
     ) -> None:
         self.spec = spec
         self.hub = hub
@@ -52,11 +58,15 @@ class TrialContext:
         self.number = trial.number
         self.study = spec.study
         self.trial = trial_name(trial.number)
-        self.params: dict[str, Any] = current_params(self._frozen())
         self.device = device
         self.max_steps = spec.steps
         self.inputs = inputs
-        self.last: tuple[int, float, dict[str, float]] | None = _last(self._frozen())
+        self.params: dict[str, Any] = {}
+        self.last: tuple[int, float, dict[str, float]] | None = None
+        self.pruned = False
+        self.exploits = 0
+        self._ckpts: dict[str, Any] = {}
+        self.load(frozen or self.read())
         self._rng = random.Random(None if spec.seed is None else spec.seed * 7919 + trial.number)
         self._code: dict[str, Any] | None = None
         self._worker = worker
@@ -65,8 +75,18 @@ class TrialContext:
     def branch(self) -> str:
         return self.spec.branch(self.trial)
 
-    def _frozen(self) -> optuna.trial.FrozenTrial:
+    def read(self) -> optuna.trial.FrozenTrial:
         return self.optuna_trial.study._storage.get_trial(self.optuna_trial._trial_id)
+
+    def load(self, frozen: optuna.trial.FrozenTrial) -> None:
+        """Take what the storage knows of this trial. Read once: while the trial runs, its
+        context is the only writer of these attributes, so the copies kept here stay true
+        (a notebook trial's worker loads them again after each papermill run)."""
+        self.params = current_params(frozen)
+        self.last = _last(frozen)
+        self.pruned = bool(frozen.user_attrs.get("pruned"))
+        self.exploits = int(frozen.user_attrs.get("exploits", 0))
+        self._ckpts = dict(frozen.user_attrs.get("ckpts") or {})
 
     def _set(self, key: str, value: Any) -> None:
         self.optuna_trial.set_user_attr(key, value)
@@ -84,15 +104,16 @@ class TrialContext:
             warnings.simplefilter("ignore")  # a step reported again after an exploit is kept once
             self.optuna_trial.report(float(value), step)
         self.last = (step, float(value), {k: float(v) for k, v in metrics.items()})
-        self._set("last", {"step": step, "value": float(value)})
         interval = self.spec.pbt.interval
         if self.spec.algorithm == "pbt" and step % interval == 0 and step < self.max_steps:
-            self._maybe_exploit(step, float(value))
+            self._maybe_exploit(step, float(value))  # on exploit, records the donor's `last`
+        self._set("last", {"step": step, "value": float(value)})
 
     def should_prune(self) -> bool:
         """Optuna's pruner's verdict; PBT never prunes (it exploits instead)."""
         prune = self.spec.algorithm != "pbt" and bool(self.optuna_trial.should_prune())
         if prune:  # a trial that stops now is recorded as pruned, whether it returns or raises
+            self.pruned = True
             self._set("pruned", True)
         return prune
 
@@ -122,10 +143,7 @@ class TrialContext:
             _, commit = self.hub.resolve_commit(f"{self.spec.model}:{self.branch}")
         except NotFound:
             return None
-        # copies, not links: the trial overwrites its checkpoint files in place
-        self.hub.checkout(
-            f"{self.spec.model}:{commit.id}", os.fspath(folder), link="copy", force=True
-        )
+        _restore(self.hub, f"{self.spec.model}:{commit.id}", Path(folder))
         return int(commit.meta.get("sweep", {}).get("step", 0))
 
     def _metrics_at(self, step: int) -> dict[str, float]:
@@ -155,10 +173,9 @@ class TrialContext:
             extra["code"] = self._code
         return extra
 
-    def _remember(self, step: int, commit: str, value: float | None, reset: bool = False) -> None:
-        ckpts = {} if reset else dict(self._frozen().user_attrs.get("ckpts") or {})
-        ckpts[str(step)] = {"commit": commit, "value": value, "params": self.params}
-        self._set("ckpts", ckpts)
+    def _remember(self, step: int, commit: str, value: float | None) -> None:
+        self._ckpts[str(step)] = {"commit": commit, "value": value, "params": self.params}
+        self._set("ckpts", dict(self._ckpts))
 
     # -- PBT -------------------------------------------------------------------------------
     def _maybe_exploit(self, step: int, value: float) -> None:
@@ -171,7 +188,6 @@ class TrialContext:
             return
         params, changes = pbt.explore(donor.params, self.spec.space, self.spec.pbt, self._rng)
         source = {"trial": trial_name(donor.trial), "commit": donor.commit}
-        self.params = params
         commit = self.hub.commit_tree(
             f"{self.spec.model}:{self.branch}",
             f"{self.spec.model}:{donor.commit}",
@@ -182,12 +198,44 @@ class TrialContext:
             inputs=self._inputs(),
             lineage_extra=self._lineage(),
         )
-        self._remember(donor.step, commit.id, donor.value, reset=True)
+        self._code = self._code or commit.lineage.get("code")
+        self.params, self._ckpts = params, {}
+        self._remember(donor.step, commit.id, donor.value)
+        self.last = (donor.step, donor.value, {})
+        self.exploits += 1
         self._set("params", params)
         self._set("last", {"step": donor.step, "value": donor.value})
-        self._set("exploits", int(self._frozen().user_attrs.get("exploits", 0)) + 1)
-        self.last = (donor.step, donor.value, {})
+        self._set("exploits", self.exploits)
         raise Exploited(commit.id)
+
+
+def _restore(hub: Hub, ref: str, folder: Path) -> None:
+    """Check ``ref`` out into ``folder``, replacing the files it names and leaving the rest.
+
+    A trial restarted after an exploit restores into the folder it has been writing to,
+    which a checkout refuses (it holds files but no earlier checkout), so the files land
+    in a fresh folder beside it and are then renamed into place. They are copies, not
+    links to the store: the trial overwrites them in place.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=folder.parent))
+    try:
+        hub.checkout(ref, str(staging), link="copy")
+        for path in staging.rglob("*"):
+            if path.is_file() and path.name != CHECKOUT_MARKER:
+                target = folder / path.relative_to(staging)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def worker_spec(info: dict[str, Any]) -> SweepSpec:
+    """The sweep file as the sweep read it: its budget (``--trials``) and its inputs as
+    resolved when it started (commits, not refs that may move meanwhile)."""
+    pins = {name: parse_ref(ref) for name, ref in info["pins"].items()}
+    spec = load_sweep(info["file"], info["root"])
+    return dataclasses.replace(spec, inputs=pins, trials=int(info["trials"]))
 
 
 def _last(trial: optuna.trial.FrozenTrial) -> tuple[int, float, dict[str, float]] | None:
@@ -201,7 +249,7 @@ def trial_context() -> TrialContext:
     if not raw:
         raise InvalidInput("trial_context() works only in a notebook started by 'assethub sweep'.")
     info = json.loads(raw)
-    spec = load_sweep(info["file"], info["root"])
+    spec = worker_spec(info)
     study = open_study(spec, info["storage"], info["worker"], create=False)
     from optuna.trial import Trial
 

@@ -142,7 +142,7 @@ class Sweep:
         finally:
             self._stop()
         failed = [p.returncode for p in self.procs if p.returncode not in (0, None)]
-        done, _ = budget_state(study, self.spec.budget)
+        done = budget_state(study).done
         if failed and done < self.spec.budget:
             raise SweepFailed(
                 f"the sweep's workers stopped (exit {failed[0]}) with {done} of {self.spec.budget} trials done; their error is above."
@@ -205,7 +205,7 @@ class Sweep:
         try:
             while True:
                 running = any(p.poll() is None for p in self.procs)
-                done, _ = budget_state(study, self.spec.budget)
+                done = budget_state(study).done
                 bar.update(max(0, min(done, self.spec.budget) - shown))
                 shown = max(shown, min(done, self.spec.budget))
                 if not running:

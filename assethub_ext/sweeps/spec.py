@@ -14,12 +14,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from ..core.errors import InvalidInput
 from ..core.names import AssetPath, AssetRef, parse_asset_path, parse_ref, quote
-from ..pipeline.spec import _Reader
+from ..pipeline.spec import _Reader, compose
 
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
@@ -54,9 +53,10 @@ class ParamSpec:
         """Every value the grid sampler tries (floats need a ``step``)."""
         if self.type == "categorical":
             return list(self.choices)
-        assert self.low is not None and self.high is not None and self.step is not None
-        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
-        values = [self.low + i * self.step for i in range(count)]
+        assert self.low is not None and self.high is not None
+        step = self.step if self.step is not None else 1  # ints step by 1; floats must say
+        count = math.floor((self.high - self.low) / step + 1e-9) + 1
+        values = [self.low + i * step for i in range(count)]
         return [int(v) for v in values] if self.type == "int" else values
 
 
@@ -162,14 +162,7 @@ def load_sweep(path: str, root: str | None = None) -> SweepSpec:
 
 def parse_sweep(text: str, file: str, root: str, name: str = "sweep file") -> SweepSpec:
     reader = _SweepReader(name, root)
-    try:
-        document = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f", line {mark.line + 1}" if mark else ""
-        raise InvalidInput(f"{name}{where}: not valid YAML ({err.problem}).") from None
-    except yaml.YAMLError as err:
-        raise InvalidInput(f"{name}: not valid YAML ({err}).") from None
+    document = compose(text, name)
     if document is None:
         raise InvalidInput(f"{name} is empty; declare at least study, model, objective and space.")
     top = reader.mapping(document, "the sweep file", TOP_KEYS)

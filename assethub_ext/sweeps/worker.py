@@ -12,10 +12,10 @@ and queued for a retry at once.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib
 import importlib.util
 import json
+import math
 import os
 import signal
 import subprocess
@@ -32,10 +32,9 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import TrialState
 
 from ..core.errors import AlreadyExists, AssetHubError, InvalidInput, NotFound
-from ..core.names import parse_ref
 from ..pipeline.runner import notebook_error, papermill_command
-from .context import ENV, Exploited, TrialContext
-from .spec import SweepSpec, load_sweep
+from .context import ENV, Exploited, TrialContext, worker_spec
+from .spec import SweepSpec
 from .study import (
     MAX_RETRIES,
     OVER_BUDGET,
@@ -57,7 +56,7 @@ class TrialFailed(Exception):
 
 def main() -> int:
     info = json.loads(os.environ[WORKER_ENV])
-    spec = _worker_spec(info)
+    spec = worker_spec(info)
     number = int(info["worker"])
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     device = "gpu" if gpus else "cpu"
@@ -68,23 +67,14 @@ def main() -> int:
     from ..core.hub import Hub
 
     with Hub() as hub:
-        runner = TrialRunner(spec, hub, info, device)
         try:
-            runner.loop()
+            TrialRunner(spec, hub, info, device).loop()
         except KeyboardInterrupt:
             return 130
         except AssetHubError as err:
             print(f"error: worker {number}: {err}", file=sys.stderr, flush=True)
             return 2
     return 0
-
-
-def _worker_spec(info: dict[str, Any]) -> SweepSpec:
-    """The sweep file as the sweep read it: its budget (``--trials``) and its inputs as
-    resolved when it started (commits, not refs that may move meanwhile)."""
-    pins = {name: parse_ref(ref) for name, ref in info["pins"].items()}
-    spec = load_sweep(info["file"], info["root"])
-    return dataclasses.replace(spec, inputs=pins, trials=int(info["trials"]))
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -133,6 +123,7 @@ class TrialRunner:
         self.storage = self.study._storage
         self.inputs = {name: Path(path) for name, path in info["inputs"].items()}
         self.objective = _load_function(spec) if spec.objective.kind == "function" else None
+        self._stale_checked = -math.inf
 
     def loop(self) -> None:
         while (trial := self.claim()) is not None:
@@ -142,11 +133,10 @@ class TrialRunner:
         """The next trial within the budget; None once every counted trial has finished."""
         budget = self.spec.budget
         while True:
-            fail_stale_trials(self.study)
-            done, active = budget_state(self.study, budget)
-            waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-            if done + active >= budget and not waiting:
-                if active == 0:
+            self._fail_stale()
+            state = budget_state(self.study)
+            if state.done + state.active >= budget and not state.waiting:
+                if state.active == 0:
                     return None
                 time.sleep(POLL_SECONDS)  # a running trial may still die and need its retry
                 continue
@@ -155,6 +145,14 @@ class TrialRunner:
                 return trial
             trial.set_user_attr(OVER_BUDGET, True)
             self.study.tell(trial, state=TrialState.FAIL)
+
+    def _fail_stale(self) -> None:
+        """Fail (and queue the retry of) trials whose worker stopped beating. Once per
+        heartbeat interval is enough: a trial goes stale only after three missed beats."""
+        now = time.monotonic()
+        if now - self._stale_checked >= self.spec.heartbeat:
+            fail_stale_trials(self.study)
+            self._stale_checked = now
 
     def run(self, trial: optuna.trial.Trial) -> None:
         for param in self.spec.space.values():
@@ -166,7 +164,9 @@ class TrialRunner:
             ]
             trial.set_user_attr("member", len(earlier))
         self._continue_branch(frozen)
-        ctx = TrialContext(self.spec, self.hub, trial, self.inputs, self.device, self.worker)
+        ctx = TrialContext(
+            self.spec, self.hub, trial, self.inputs, self.device, self.worker, frozen
+        )
         try:
             with _heartbeat(self.storage, trial._trial_id, self.spec.heartbeat):
                 value = self._objective(ctx)
@@ -188,7 +188,7 @@ class TrialRunner:
                 traceback.print_exc()
             self.study.tell(trial, state=TrialState.FAIL)
             return
-        if self.storage.get_trial(trial._trial_id).user_attrs.get("pruned"):
+        if ctx.pruned:
             self.study.tell(trial, state=TrialState.PRUNED)
         else:
             self.study.tell(trial, value)
@@ -244,7 +244,7 @@ class TrialRunner:
         params_file = os.path.join(folder, "parameters.json")
         with open(params_file, "w", encoding="utf-8") as f:
             json.dump(ctx.params, f)
-        before = int(ctx._frozen().user_attrs.get("exploits", 0))
+        before = ctx.exploits
         notebook = os.path.join(self.spec.root, self.spec.objective.target)
         command = papermill_command(notebook, executed, params_file, os.path.join(folder, "work"))
         env = {
@@ -263,13 +263,10 @@ class TrialRunner:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
-        frozen = ctx._frozen()
-        ctx.params = dict(frozen.user_attrs.get("params") or ctx.params)
-        last = frozen.user_attrs.get("last")
-        ctx.last = (int(last["step"]), float(last["value"]), {}) if last else None
-        if int(frozen.user_attrs.get("exploits", 0)) > before:
+        ctx.load(ctx.read())  # what the notebook's own context reported
+        if ctx.exploits > before:
             return True
-        if code != 0 and not frozen.user_attrs.get("pruned"):
+        if code != 0 and not ctx.pruned:
             error = notebook_error(executed) or f"papermill exited with {code}"
             raise TrialFailed(f"notebook {self.spec.objective.target} failed: {error}.")
         return False
@@ -284,6 +281,7 @@ class TrialRunner:
             "device": self.device,
             "inputs": self.info["inputs"],
             "pins": self.info["pins"],
+            "trials": self.spec.trials,
         }
 
 
