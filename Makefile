@@ -3,6 +3,7 @@
 #   make lab    set up (first time only), load the examples, start JupyterLab
 #   make test   set up, lint (ruff, mypy, eslint), run jest and pytest   (PYTEST_ARGS="-k foo -x")
 #   make setup  only the set-up;  make lint  only the linters;  make bench  the benchmarks
+#               (store vs DVC, then the sweeps vs Ray Tune: see bench/README.md)
 #
 # Set-up is idempotent: each step has a stamp file and reruns only when its inputs changed
 # (pyproject.toml/package.json -> pip; package.json/yarn.lock -> jlpm install;
@@ -116,5 +117,7 @@ $(BENCH_STAMP): pyproject.toml $(PIP_STAMP)
 	SKIP_JUPYTER_BUILDER=1 $(PIP) install $(PIP_FLAGS) --no-build-isolation -e ".[test,examples,bench]"
 	touch $@
 
+# SWEEP_BENCH_ARGS passes options to the sweep bench, e.g. SWEEP_BENCH_ARGS="--repeat 3"
 bench: setup $(BENCH_STAMP)
 	python bench/run.py $(BENCH_ARGS)
+	python bench/sweeps.py $(SWEEP_BENCH_ARGS)

@@ -7,6 +7,9 @@
   commit carrying its params, metrics and the dataset version it was trained on.
 - ``demo/model/cv/digits-paddle``: empty until ``examples/train_digits.ipynb`` commits the
   PaddlePaddle network it trains on a pinned version of the digits.
+- ``demo/model/cv/digits-sweeps``: empty until ``assethub sweep examples/sweeps/digits-tpe.yaml``
+  (or ``digits-pbt.yaml``) gives each trial a branch ``sweeps/<study>/<trial>``; created here
+  so the panel lists it (with how to fill it) before any sweep ran.
 
 Folders are owned by ``demo`` and shared with everyone for editing, so whoever opens
 JupyterLab can browse, pin, derive and publish.
@@ -14,6 +17,7 @@ JupyterLab can browse, pin, derive and publish.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from pathlib import Path
@@ -24,10 +28,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 from assethub_ext import Hub
+from assethub_ext.core.errors import AlreadyExists
 
 DATASET = "demo/dataset/cv/digits"
 MODEL = "demo/model/cv/digits-logreg"
 PADDLE_MODEL = "demo/model/cv/digits-paddle"
+SWEEP_MODEL = "demo/model/cv/digits-sweeps"
 
 
 def write_digits(folder: Path, count: int) -> None:
@@ -95,6 +101,11 @@ def main() -> None:
                 load_dataset(hub, Path(tmp))
             if "demo/model/cv" not in existing:
                 load_model(hub, Path(tmp))
+        with contextlib.suppress(AlreadyExists):  # also into a hub loaded before it existed
+            hub.create(
+                SWEEP_MODEL,
+                "the digits MLP's sweeps: assethub sweep examples/sweeps/digits-tpe.yaml",
+            )
         for folder in ("demo/dataset/cv", "demo/model/cv"):
             hub.share(folder, "*", "edit")
         print(f"examples ready in {hub.config.home}: {DATASET} (v1, v2), {MODEL} (main, more-data)")

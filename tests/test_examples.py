@@ -47,6 +47,9 @@ def test_examples_load_twice_and_carry_lineage(
             "main",
             "more-data",
         }
+        sweeps = hub.describe("demo/model/cv/digits-sweeps")  # for the sweep example, empty
+        assert "digits-tpe.yaml" in sweeps["description"]
+        assert hub.branch_list("demo/model/cv/digits-sweeps") == []
     finally:
         hub.close()
 
