@@ -29,8 +29,26 @@ from assethub_ext.sweeps.engine import SweepFailed, gpu_slots
 
 MODEL = "alice/model/cv/toy"
 DATA = "alice/dataset/cv/toy-data"
-OBJECTIVE = """
+GATE = """
 import json, os, time
+
+
+def gate(step, lr):
+    # Under TOY_GATE a bad member (lr < 0.1) reports its step 2 only after a good one saved
+    # its own, so the exploit happens whatever the machine's load does to the timing.
+    path = os.environ.get("TOY_GATE")
+    if not path or step != 2:
+        return
+    if lr >= 0.1:
+        open(path, "a").close()
+        return
+    deadline = time.monotonic() + 120
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+"""
+OBJECTIVE = (
+    GATE
+    + """
 
 def train(ctx):
     folder = os.path.join(os.getcwd(), "ckpt", ctx.trial)
@@ -42,14 +60,20 @@ def train(ctx):
     for step in range(start + 1, ctx.max_steps + 1):
         time.sleep(float(os.environ.get("TOY_SLEEP", "0")))
         acc += ctx.params["lr"] * (1 - acc) - 0.002 * abs(ctx.params.get("width", 40) - 40)
+        if ctx.params["lr"] < 0.1:
+            gate(step, ctx.params["lr"])
         ctx.report(step, acc, loss=1 - acc)
         with open(state, "w") as f:
             json.dump({"acc": acc}, f)
         ctx.save_checkpoint(folder, step)
+        if ctx.params["lr"] >= 0.1:
+            gate(step, ctx.params["lr"])
         if ctx.should_prune():
             return None
     return acc
+
 """
+)
 SPACE = {
     "lr": {"type": "float", "low": 0.05, "high": 0.5, "log": True},
     "width": {"type": "int", "low": 8, "high": 64},
@@ -59,7 +83,9 @@ NOTEBOOK_PARAMETERS = """lr = 0.3
 from assethub_ext.sweeps import trial_context
 ctx = trial_context()
 """
-NOTEBOOK_TRAIN = """import json, os, time
+NOTEBOOK_TRAIN = (
+    GATE
+    + """
 assert lr == ctx.params["lr"]  # papermill injected the context's current hyperparameters
 folder = os.path.join(os.getcwd(), "ckpt")
 os.makedirs(folder, exist_ok=True)
@@ -67,13 +93,17 @@ start = ctx.restore_checkpoint(folder) or 0
 acc = json.load(open(os.path.join(folder, "state.json")))["acc"] if start else 0.0
 assert (ctx.inputs["data"] / "rows.csv").read_text() == "1,2\\n"
 for step in range(start + 1, ctx.max_steps + 1):
-    time.sleep(float(os.environ.get("TOY_SLEEP", "0")) if lr < 0.1 else 0)  # slow and bad
     acc += lr * (1 - acc)
+    if lr < 0.1:
+        gate(step, lr)
     ctx.report(step, acc, lr=lr)
     with open(os.path.join(folder, "state.json"), "w") as f:
         json.dump({"acc": acc}, f)
     ctx.save_checkpoint(folder, step)
+    if lr >= 0.1:
+        gate(step, lr)
 """
+)
 LR_ONLY = {"lr": {"type": "categorical", "choices": [0.01, 0.5]}}  # seed 3: one of each
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -187,10 +217,11 @@ def test_pbt_exploits_by_sharing_the_donor_tree_and_records_explore(
     pbt = {"population": 4, "interval": 2, "quantile": 0.25, "resample_probability": 0.0}
     file = sweep_file(project, algorithm="pbt", pbt=pbt, steps=6, workers=4, space=space)
     os.environ["TOY_SLEEP"] = "0.3"  # members overlap, so each sees the others' reports
+    os.environ["TOY_GATE"] = str(project / "gate")  # a good member saves step 2 first
     try:
         result = run(hub, file)
     finally:
-        del os.environ["TOY_SLEEP"]
+        del os.environ["TOY_SLEEP"], os.environ["TOY_GATE"]
     assert [t["state"] for t in result.trials] == ["complete"] * 4  # restarted members too
     exploits = [
         c
@@ -246,11 +277,11 @@ def test_pbt_restarts_an_exploited_notebook_with_the_explored_params(
         notebook_project(project), notebook="train.ipynb", algorithm="pbt", pbt=pbt,
         space=LR_ONLY, steps=4, workers=2,
     )  # fmt: skip
-    os.environ["TOY_SLEEP"] = "3"  # the good member reports before the bad one's boundary
+    os.environ["TOY_GATE"] = str(project / "gate")  # the good member saves step 2 first
     try:
         result = run(hub, file)
     finally:
-        del os.environ["TOY_SLEEP"]
+        del os.environ["TOY_GATE"]
     assert [t["state"] for t in result.trials] == ["complete"] * 2
     logs = {row["trial"]: hub.log(f"{MODEL}:{row['branch']}") for row in result.trials}
     exploited = [
