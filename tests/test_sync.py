@@ -365,6 +365,38 @@ def test_s3_stopped_mid_push_fails_in_one_sentence_and_the_rerun_sends_the_rest(
         )
 
 
+@pytest.mark.backends("sqlite-local", "postgres-s3")
+def test_a_pushed_model_brings_the_commits_its_lineage_inputs_name(
+    local: Callable[..., Hub], team: Team, tmp_path: Path
+) -> None:
+    """The input commit travels (objects too) without its refs; an input on a folder the
+    pusher may not create on the remote stays behind, shown there as a missing node."""
+    alice = local()
+    _dataset(alice, tmp_path / "in", {"x": "1"})
+    theirs = "bob/dataset/cv/raw"
+    with Hub(alice.config.home, user="bob") as bob:
+        bob.create(theirs)
+        bob.add(theirs, [str(write_files(tmp_path / "raw", {"r": "0"}))])
+        bob.publish(theirs)
+        bob.share("bob/dataset/cv", "alice", "run")
+    alice.create(MODEL)
+    weights = write_files(tmp_path / "m", {"w": "1"})
+    alice.commit(f"{MODEL}:main", str(weights), inputs=[f"{DS}:v1", f"{theirs}:v1"])
+    used = alice.describe(DS)["refs"][0]["commit"]
+
+    report = alice.push("team", [MODEL])
+    assert report.assets == [MODEL] and report.commits == 2
+    with _open_team(team, "alice") as shared:
+        nodes = shared.lineage(f"{MODEL}:main").nodes
+        assert not nodes[used].get("missing") and nodes[used]["refs"] == []
+        assert [n for n in nodes.values() if n.get("missing")] == [
+            {"id": _refs(alice, theirs)["v1"], "missing": True}
+        ]
+        assert _checkout(shared, f"{DS}:{used}", tmp_path / "t") == {"data/x": b"1"}
+        assert shared.fsck().ok
+    assert [r["status"] for r in alice.push("team", [DS]).refs] == ["created", "created"]
+
+
 # -- refusals -------------------------------------------------------------------------------
 
 
