@@ -404,9 +404,10 @@ def _send(
                 for _digest, data in source.objects.read_many(small):
                     writer.put_bytes(data)
                     bar.update()
-                files = source.objects.local_files(large)
-                for digest in large:
-                    stored = writer.put_file(files[digest], missing[digest] or 0, digest)
+                files = source.objects.local_files(large)  # read-only, never rewritten
+                for digest in large:  # linked where both sides share a file system: no copy
+                    size = missing[digest] or 0
+                    stored = writer.put_file(files[digest], size, digest, link=True)
                     if stored != digest:
                         raise IntegrityError(f"object {digest[:12]} changed while it was sent.")
                     bar.update()
