@@ -10,6 +10,8 @@ the tools alternate which goes first, and the table shows medians as DVC / Asset
   the files land in a folder, as ``dvc pull`` leaves them) vs ``dvc pull`` into a fresh clone.
 - **incremental**: 1% of the files rewritten, added and published (untimed), then push and
   pull again.
+- **one large file**: the same push and pull of one ``--big-mib`` file (1 GiB by default) of
+  random bytes, in a fresh pair of hubs and DVC repositories.
 - **commits, 8 writers**: eight processes each committing ``--commits`` small commits to a
   model of their own, on PostgreSQL (a throwaway cluster from ``tests/servers.py``) and on
   SQLite; commits per second over the whole run.
@@ -32,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,7 @@ from servers import S3_ENV, PostgresServer, S3Server  # noqa: E402
 from timing import run_quiet, run_timed  # noqa: E402
 
 BIN = Path(sys.executable).parent
+Step = Callable[[], None]
 ASSET = "bench/dataset/team/data"
 WRITER = r"""
 import sys, os, tempfile
@@ -163,6 +167,24 @@ class Tools:
         self.timed(key, [str(BIN / "dvc"), "pull"], self.work / "dvc-b", self.env)
 
 
+def alternate(pairs: list[tuple[Step, Step]], ours_first: bool) -> None:
+    """Run each (Asset Hub, DVC) pair of steps, in the order this repetition's parity says."""
+    for ours, theirs in pairs:
+        for step in (ours, theirs) if ours_first else (theirs, ours):
+            step()
+
+
+def push_pull(tools: Tools, phase: str, version: str) -> list[tuple[Step, Step]]:
+    """The push pair then the pull pair of one phase (``first``, ``incr``, ``big``)."""
+    return [
+        (lambda: tools.ah_push(f"ah_push_{phase}"), lambda: tools.dvc_push(f"dvc_push_{phase}")),
+        (
+            lambda: tools.ah_pull(f"ah_pull_{phase}", version),
+            lambda: tools.dvc_pull(f"dvc_pull_{phase}"),
+        ),
+    ]
+
+
 def transfer_round(work: Path, s3: S3Server, files: int, rep: int, seed: int) -> dict[str, float]:
     """One repetition of both tools: first push, first pull, 1% change, push, pull."""
     rng = random.Random(seed + rep)
@@ -171,24 +193,25 @@ def transfer_round(work: Path, s3: S3Server, files: int, rep: int, seed: int) ->
     tools = Tools(work, s3, data, rep)
     tools.ah_setup()
     tools.dvc_setup()
-    ours_first = rep % 2 == 0
-    steps = [
-        (lambda: tools.ah_push("ah_push_first"), lambda: tools.dvc_push("dvc_push_first")),
-        (lambda: tools.ah_pull("ah_pull_first", "v1"), lambda: tools.dvc_pull("dvc_pull_first")),
-    ]
-    for ours, theirs in steps:
-        for step in (ours, theirs) if ours_first else (theirs, ours):
-            step()
+    alternate(push_pull(tools, "first", "v1"), rep % 2 == 0)
     change_one_percent(data, files, rng)
     tools.ah_publish()
     tools.dvc_add()
-    steps = [
-        (lambda: tools.ah_push("ah_push_incr"), lambda: tools.dvc_push("dvc_push_incr")),
-        (lambda: tools.ah_pull("ah_pull_incr", "v2"), lambda: tools.dvc_pull("dvc_pull_incr")),
-    ]
-    for ours, theirs in steps:
-        for step in (ours, theirs) if ours_first else (theirs, ours):
-            step()
+    alternate(push_pull(tools, "incr", "v2"), rep % 2 == 0)
+    return tools.samples
+
+
+def big_round(work: Path, s3: S3Server, size: int, rep: int) -> dict[str, float]:
+    """One repetition with a single large file: push, then pull into a fresh hub / clone."""
+    data = work / "data"
+    data.mkdir()
+    with open(data / "big.bin", "wb") as out:
+        for _ in range(0, size, 64 << 20):
+            out.write(os.urandom(64 << 20))
+    tools = Tools(work, s3, data, rep)
+    tools.ah_setup()
+    tools.dvc_setup()
+    alternate(push_pull(tools, "big", "v1"), rep % 2 == 0)
     return tools.samples
 
 
@@ -226,11 +249,12 @@ def main() -> None:
     parser.add_argument("--commits", type=int, default=25, help="per writer")
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--big-mib", type=int, default=1024, help="the large file's size")
     parser.add_argument("--small", action="store_true", help="2,000 files, 1 repetition")
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
     if args.small:
-        args.files, args.repeat, args.commits = 2_000, 1, 10
+        args.files, args.repeat, args.commits, args.big_mib = 2_000, 1, 10, 64
     for name, value in S3_ENV.items():
         os.environ.setdefault(name, value)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request log
@@ -241,7 +265,10 @@ def main() -> None:
     try:
         for rep in range(args.repeat):
             with tempfile.TemporaryDirectory(prefix="assethub-team-bench-") as work:
-                samples.append(transfer_round(Path(work), s3, args.files, rep, args.seed))
+                sample = transfer_round(Path(work), s3, args.files, rep, args.seed)
+            with tempfile.TemporaryDirectory(prefix="assethub-team-bench-") as work:
+                sample.update(big_round(Path(work), s3, args.big_mib << 20, rep))
+            samples.append(sample)
         pg = PostgresServer()
         pg.start()
         try:
@@ -266,13 +293,15 @@ def report(
     ).stdout.strip()
     today = datetime.date.today().isoformat()
     machine = f"{platform.node()}-{os.cpu_count()}cpu"
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = [
         f"# Team hub: push/pull vs DVC {dvc}, commits on PostgreSQL vs SQLite ({today}, {machine})",
         "",
-        f"{args.files:,} files of 4 KiB, moto S3 on loopback for both tools; median of "
+        f"{args.files:,} files of 4 KiB (and, apart, one file of {args.big_mib:,} MiB), moto S3 on loopback for both tools; median of "
         f"{args.repeat} run(s); each step a whole subprocess. Pull is `assethub pull` + "
         "`assethub checkout` against `dvc pull` (both end with the files in a folder). "
-        "Ratio = DVC / Asset Hub (above 1: Asset Hub is faster).",
+        "Ratio = DVC / Asset Hub (above 1: Asset Hub is faster). "
+        f"Load average at the end (1/5/15 min): {load}.",
         "",
         "| step | DVC (s) | Asset Hub (s) | ratio |",
         "|---|---:|---:|---:|",
@@ -282,6 +311,8 @@ def report(
         ("pull_first", "pull, first"),
         ("push_incr", "push, 1% changed"),
         ("pull_incr", "pull, 1% changed"),
+        ("push_big", f"push, one {args.big_mib:,} MiB file"),
+        ("pull_big", f"pull, one {args.big_mib:,} MiB file"),
     ):
         theirs, ours = median[f"dvc_{step}"], median[f"ah_{step}"]
         lines.append(f"| {label} | {theirs:.2f} | {ours:.2f} | {theirs / ours:.2f}x |")
@@ -301,7 +332,15 @@ def report(
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".md").write_text(text)
     record: dict[str, Any] = {"samples": samples, "median": median, "throughput": throughput}
-    record.update(files=args.files, repeat=args.repeat, dvc=dvc, machine=machine, date=today)
+    record.update(
+        files=args.files,
+        big_mib=args.big_mib,
+        load=load,
+        repeat=args.repeat,
+        dvc=dvc,
+        machine=machine,
+        date=today,
+    )
     stem.with_suffix(".json").write_text(json.dumps(record, indent=2))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import itertools
+import logging
 import os
 import pwd
 import shutil
@@ -143,6 +144,26 @@ class S3Server:
         self.client().create_bucket(Bucket=name)
         return name
 
+    def keys(self, bucket: str, prefix: str = "") -> dict[str, Any]:
+        """key -> its listing entry, for every key under ``prefix``."""
+        pages = (
+            self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        )
+        return {item["Key"]: item for page in pages for item in page.get("Contents", [])}
+
+    def stop_once_an_object_landed(
+        self, bucket: str, prefix: str, writer: subprocess.Popen[str]
+    ) -> None:
+        """Stop the server as soon as ``writer`` (still running) has stored a large object."""
+        deadline = time.monotonic() + 120
+        try:
+            while not any("/objects/" in k for k in self.keys(bucket, prefix)):
+                assert writer.poll() is None, writer.communicate()
+                assert time.monotonic() < deadline, "no object ever landed"
+                time.sleep(0.005)
+        finally:
+            self.stop()
+
     def drop(self, bucket: str) -> None:
         client = self.client()
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
@@ -150,6 +171,11 @@ class S3Server:
             for item in page.get("Contents", []):
                 client.delete_object(Bucket=bucket, Key=item["Key"])
         client.delete_bucket(Bucket=bucket)
+
+
+def put_requests(records: list[logging.LogRecord]) -> list[str]:
+    """The PUT lines of moto's request log (logger ``werkzeug``), as captured by caplog."""
+    return [r.getMessage() for r in records if '"PUT ' in r.getMessage()]
 
 
 def wait_until_answering(

@@ -7,6 +7,7 @@ folder or moto's S3 server); the hubs people work in are embedded (SQLite + a fo
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import read_files, write_files
-from servers import PostgresServer, S3Server
+from servers import PostgresServer, S3Server, put_requests
 
 from assethub_ext import Hub
 from assethub_ext.core.config import HubConfig
@@ -30,6 +31,7 @@ from assethub_ext.core.errors import (
     NotFound,
     PermissionDenied,
 )
+from assethub_ext.storage.s3 import S3ObjectStore
 
 DS = "alice/dataset/cv/digits"
 MODEL = "alice/model/cls/net"
@@ -308,6 +310,91 @@ def test_a_push_killed_halfway_leaves_the_remote_whole_and_the_rerun_sends_the_r
         assert _checkout(shared, f"{DS}:v1", tmp_path / "t") == _checkout(
             alice, f"{DS}:v1", tmp_path / "a"
         )
+
+
+@pytest.mark.slow
+@pytest.mark.backends("sqlite-s3", "postgres-s3")
+def test_s3_stopped_mid_push_fails_in_one_sentence_and_the_rerun_sends_the_rest(
+    local: Callable[..., Hub],
+    team: Team,
+    s3_server: S3Server,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``assethub push`` loses the team hub's S3 server after its first large object landed:
+    one sentence, nothing visible there; with the server back, the rerun sends only the rest."""
+    alice = local()
+    _dataset(alice, tmp_path / "in", {f"part{i:02d}.bin": os.urandom(2 << 20) for i in range(24)})
+    with _open_team(team, "alice") as shared:
+        store = shared.objects
+        assert isinstance(store, S3ObjectStore)
+        bucket, prefix = store.bucket, store.prefix
+    pusher = subprocess.Popen(
+        [sys.executable, "-m", "assethub_ext", "push", "team"],
+        env={**os.environ, "ASSETHUB_HOME": alice.config.home, "ASSETHUB_USER": "alice"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    s3_server.stop_once_an_object_landed(bucket, prefix, pusher)
+    _, err = pusher.communicate(timeout=300)
+    s3_server.start()
+    assert pusher.returncode == 1, err
+    assert err.startswith("error: the object store failed") and "again" in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    landed = {k for k in s3_server.keys(bucket, prefix) if "/objects/" in k}
+    assert 0 < len(landed) < 24
+    with _open_team(team, "alice") as shared:
+        assert shared.fsck(verify=False).ok  # landed objects without commits are no problem
+        with pytest.raises(NotFound):
+            shared.describe(DS)  # nothing of the asset is visible
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="werkzeug"):
+        rerun = alice.push("team")
+    sent = put_requests(caplog.records)
+    stored = {k for k in s3_server.keys(bucket, prefix) if "/objects/" in k}
+    assert len(stored) == 24 and rerun.objects >= 24 - len(landed)
+    assert {k for k in stored if any(k in line for line in sent)} == stored - landed, (
+        "the rerun must send exactly the large objects that had not landed"
+    )
+    with _open_team(team, "alice") as shared:
+        assert shared.fsck().ok
+        assert _checkout(shared, f"{DS}:v1", tmp_path / "t") == _checkout(
+            alice, f"{DS}:v1", tmp_path / "a"
+        )
+
+
+@pytest.mark.backends("sqlite-local", "postgres-s3")
+def test_a_pushed_model_brings_the_commits_its_lineage_inputs_name(
+    local: Callable[..., Hub], team: Team, tmp_path: Path
+) -> None:
+    """The input commit travels (objects too) without its refs; an input on a folder the
+    pusher may not create on the remote stays behind, shown there as a missing node."""
+    alice = local()
+    _dataset(alice, tmp_path / "in", {"x": "1"})
+    theirs = "bob/dataset/cv/raw"
+    with Hub(alice.config.home, user="bob") as bob:
+        bob.create(theirs)
+        bob.add(theirs, [str(write_files(tmp_path / "raw", {"r": "0"}))])
+        bob.publish(theirs)
+        bob.share("bob/dataset/cv", "alice", "run")
+    alice.create(MODEL)
+    weights = write_files(tmp_path / "m", {"w": "1"})
+    alice.commit(f"{MODEL}:main", str(weights), inputs=[f"{DS}:v1", f"{theirs}:v1"])
+    used = alice.describe(DS)["refs"][0]["commit"]
+
+    report = alice.push("team", [MODEL])
+    assert report.assets == [MODEL] and report.commits == 2
+    with _open_team(team, "alice") as shared:
+        nodes = shared.lineage(f"{MODEL}:main").nodes
+        assert not nodes[used].get("missing") and nodes[used]["refs"] == []
+        assert [n for n in nodes.values() if n.get("missing")] == [
+            {"id": _refs(alice, theirs)["v1"], "missing": True}
+        ]
+        assert _checkout(shared, f"{DS}:{used}", tmp_path / "t") == {"data/x": b"1"}
+        assert shared.fsck().ok
+    assert [r["status"] for r in alice.push("team", [DS]).refs] == ["created", "created"]
 
 
 # -- refusals -------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 from conftest import read_files, subprocess_env, write_files
-from servers import S3Server
+from servers import S3Server, put_requests
 
 from assethub_ext import Hub
 from assethub_ext.core.errors import IntegrityError, NotFound
@@ -137,12 +137,7 @@ def _keys(s3_server: S3Server, hub: Hub) -> dict[str, Any]:
     """key -> the listing entry, for every key of the hub's store."""
     store = hub.objects
     assert isinstance(store, S3ObjectStore)
-    pages = (
-        s3_server.client()
-        .get_paginator("list_objects_v2")
-        .paginate(Bucket=store.bucket, Prefix=store.prefix)
-    )
-    return {item["Key"]: item for page in pages for item in page.get("Contents", [])}
+    return s3_server.keys(store.bucket, store.prefix)
 
 
 @ON_S3
@@ -199,10 +194,6 @@ def test_s3_stray_keys_are_reported_and_collected(hub: Hub, s3_server: S3Server)
     assert stray not in _keys(s3_server, hub)
 
 
-def _put_requests(records: list[logging.LogRecord]) -> list[str]:
-    return [r.getMessage() for r in records if '"PUT ' in r.getMessage()]
-
-
 @ON_S3
 def test_s3_stopped_mid_upload_then_the_commit_resumes(
     hub: Hub,
@@ -224,14 +215,9 @@ def test_s3_stopped_mid_upload_then_the_commit_resumes(
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
-    try:
-        while not any("/objects/" in k for k in _keys(s3_server, hub)):
-            assert writer.poll() is None, writer.communicate()
-            assert time.monotonic() < deadline, "no object ever landed"
-            time.sleep(0.005)
-    finally:
-        s3_server.stop()
+    store = hub.objects
+    assert isinstance(store, S3ObjectStore)
+    s3_server.stop_once_an_object_landed(store.bucket, store.prefix, writer)
     _, err = writer.communicate(timeout=300)
     s3_server.start()
     assert writer.returncode == 1, err
@@ -245,7 +231,7 @@ def test_s3_stopped_mid_upload_then_the_commit_resumes(
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="werkzeug"):
         done = hub.commit(f"{MODEL}:main", str(source), message="resumed")
-    sent = _put_requests(caplog.records)
+    sent = put_requests(caplog.records)
     assert sent, "the objects that had not landed were not uploaded"
     assert not [line for line in sent for key in landed if key in line], (
         "a landed object was sent again"

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -64,6 +64,7 @@ class AssetPlan:
     heads: dict[str, str] = field(default_factory=dict)  # the destination's refs, as seen
     have: set[str] = field(default_factory=set)  # commits the destination already has
     moves: list[dict[str, Any]] = field(default_factory=list)  # each source ref's fate there
+    for_lineage: bool = False  # not asked for: holds only commits that selected ones used
 
 
 @dataclass
@@ -168,11 +169,12 @@ def transfer(
 ) -> SyncReport:
     """Copy the selected assets from ``source`` to ``dest`` (see the module for the steps)."""
     plans = _plan(source, [parse_path(p) for p in paths])
-    report = SyncReport(assets=[str(p.path) for p in plans])
+    report = SyncReport()
     with dest.meta.read() as conn:
+        plans = [p for p in plans if _destination_takes(dest, conn, p, verb)]
         for plan in plans:
-            _check_destination(dest, conn, plan, verb)
             plan.moves = _ref_moves(dest, conn, plan, force, verb)
+    report.assets = [str(p.path) for p in plans if not p.for_lineage]
     wanted = _needed_objects(source, plans)
     missing = {d: wanted[d] for d in _ask_missing(dest, wanted)}
     report.objects, report.bytes = len(missing), sum(s or 0 for s in missing.values())
@@ -195,7 +197,38 @@ def _plan(source: HubContext, targets: list[FolderPath | AssetPath]) -> list[Ass
             heads = sorted({r.commit_id for r in refs})
             commits = {c.id: c for c in source.meta.ancestors(conn, heads)} if heads else {}
             plans.append(AssetPlan(asset_path(asset), asset, refs, commits))
-        return plans
+        return plans + _lineage_plans(source, conn, plans)
+
+
+def _inputs(commits: Iterable[CommitRow]) -> set[str]:
+    return {i["commit"] for c in commits for i in c.lineage.get("inputs", [])}
+
+
+def _lineage_plans(source: HubContext, conn: Connection, plans: list[AssetPlan]) -> list[AssetPlan]:
+    """The commits that the selected ones name as lineage inputs (and their ancestors, and
+    their own inputs), where the user may read them, so that the lineage graph is whole on
+    the destination. No refs travel with them: inputs keep them alive there (as ``gc`` knows)."""
+    by_asset = {p.source.id: p for p in plans}
+    known = {c for p in plans for c in p.commits}
+    added: list[AssetPlan] = []
+    pending = _inputs(c for p in plans for c in p.commits.values()) - known
+    while pending:
+        found: list[CommitRow] = []
+        for row in source.meta.get_commits(conn, sorted(pending)).values():
+            asset = source.catalog.asset_by_id(conn, row.asset_id)
+            if not source.can(conn, asset.folder, "read"):
+                continue  # the graph there shows a node it cannot open, as it does here
+            plan = by_asset.get(asset.id)
+            if plan is None:
+                plan = AssetPlan(asset_path(asset), asset, [], {}, for_lineage=True)
+                by_asset[asset.id] = plan
+                added.append(plan)
+            fresh = [c for c in source.meta.ancestors(conn, [row.id]) if c.id not in known]
+            plan.commits.update((c.id, c) for c in fresh)
+            known.update(c.id for c in fresh)
+            found += fresh
+        pending = _inputs(found) - known
+    return added
 
 
 def _selected_assets(
@@ -222,6 +255,18 @@ def _selected_assets(
 
 
 # -- 2. the destination -----------------------------------------------------------------------
+def _destination_takes(dest: HubContext, conn: Connection, plan: AssetPlan, verb: str) -> bool:
+    """Check the destination for ``plan``; an asset there only for lineage that may not be
+    written is left out (its commits are context, not what was asked for) rather than refused."""
+    try:
+        _check_destination(dest, conn, plan, verb)
+    except PermissionDenied:
+        if not plan.for_lineage:
+            raise
+        return False
+    return True
+
+
 def _check_destination(dest: HubContext, conn: Connection, plan: AssetPlan, verb: str) -> None:
     """``edit`` on an existing folder; a missing one is the user's to create (push), or a
     mirror of the remote's (pull); then remember the destination's refs and commits."""
@@ -359,9 +404,10 @@ def _send(
                 for _digest, data in source.objects.read_many(small):
                     writer.put_bytes(data)
                     bar.update()
-                files = source.objects.local_files(large)
-                for digest in large:
-                    stored = writer.put_file(files[digest], missing[digest] or 0, digest)
+                files = source.objects.local_files(large)  # read-only, never rewritten
+                for digest in large:  # linked where both sides share a file system: no copy
+                    size = missing[digest] or 0
+                    stored = writer.put_file(files[digest], size, digest, link=True)
                     if stored != digest:
                         raise IntegrityError(f"object {digest[:12]} changed while it was sent.")
                     bar.update()
