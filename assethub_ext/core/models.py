@@ -101,13 +101,10 @@ class ModelOps(HubContext):
         reachable = {e.digest for e in self.load_tree(head_tree).values()} if head_tree else set()
         with self.objects.writer() as writer:
             tree_digest = self._ingest_folder(writer, files, reachable, progress)
-            lineage = lineage_capture.capture(
-                input_entries, params or {}, writer.put_bytes, lineage_extra
-            )
-            writer.commit()
             return self._land(
-                asset, target, head, tree_digest, message, params, metrics, metadata, lineage
-            )
+                writer, asset, target, head, tree_digest, input_entries, lineage_extra,
+                message=message, params=params, metrics=metrics, metadata=metadata,
+            )  # fmt: skip
 
     def commit_tree(
         self,
@@ -141,29 +138,34 @@ class ModelOps(HubContext):
             input_entries = self._input_entries(
                 conn, [*(inputs or []), f"{origin.path}:{origin.commit_id}"]
             )
-        with self.objects.writer() as writer:
-            lineage = lineage_capture.capture(
-                input_entries, params or {}, writer.put_bytes, lineage_extra
-            )
-            writer.commit()
+        with self.objects.writer() as writer:  # the lineage may store a patch of the code
             return self._land(
-                asset, target, head, tree, message, params, metrics, metadata, lineage
-            )
+                writer, asset, target, head, tree, input_entries, lineage_extra,
+                message=message, params=params, metrics=metrics, metadata=metadata,
+            )  # fmt: skip
 
     def _land(
         self,
+        writer: ObjectWriter,
         asset: AssetRow,
         target: AssetRef,
         head: str | None,
         tree: str,
+        input_entries: list[dict[str, str]],
+        lineage_extra: dict[str, Any] | None,
+        *,
         message: str,
         params: dict[str, Any] | None,
         metrics: dict[str, Any] | None,
         metadata: dict[str, Any] | None,
-        lineage: dict[str, Any],
     ) -> CommitRow:
-        """Insert the commit and move the branch from ``head`` to it (compare-and-swap);
-        called while the writer that stored its objects is still open."""
+        """Capture the lineage, make the batch's objects visible, insert the commit and move
+        the branch from ``head`` to it (compare-and-swap), while ``writer`` is still open so
+        that a concurrent gc spares the objects until the commit names them."""
+        lineage = lineage_capture.capture(
+            input_entries, params or {}, writer.put_bytes, lineage_extra
+        )
+        writer.commit()
         commit = self._make_commit(
             asset,
             kind="commit",
