@@ -216,8 +216,9 @@ def delete(path: str, force: bool) -> None:
 @click.option(
     "--link",
     is_flag=True,
-    help="Take files of 1 MiB and more into the store by reflink, else by hard link, which "
-    "makes them read-only (edit them by replacing them, never in place); no copy is made.",
+    help="Take files into the store by reflink, else by hard link, which makes them "
+    "read-only (edit them by replacing them, never in place); no copy is made, and "
+    "checkouts can link them back.",
 )
 @_handles_errors
 def add(path: str, sources: tuple[str, ...], then_publish: bool, message: str, link: bool) -> None:
@@ -359,8 +360,9 @@ def commit(ref: str, source: str, inputs: tuple[str, ...], values: dict[str, Any
 def checkout(ref: str, dest: str, link: str, force: bool) -> None:
     """Materialise REF's files into DEST (an empty folder, or an earlier checkout to update).
 
-    Files of 1 MiB and more are reflinked where the file system can, else hard-linked
-    (read-only), else copied; smaller files are stored in packs and always copied.
+    Files of 1 MiB and more, and files added with ``add --link``, are reflinked where the
+    file system can, else hard-linked (read-only), else copied; other small files are
+    stored in packs and always copied.
     """
     with _hub() as hub:
         done = hub.checkout(ref, dest, link=link, force=force, progress=_progress)  # type: ignore[arg-type]
@@ -371,7 +373,9 @@ def checkout(ref: str, dest: str, link: str, force: bool) -> None:
         f"{done.ref} ({done.commit_id[:12]}) -> {dest}: {done.report.files} files ({methods})"
     )
     if link in ("hardlink", "reflink") and done.report.methods.get("copy"):
-        click.echo("note: files under 1 MiB are stored in packs and are always written as copies.")
+        click.echo(
+            "note: files under 1 MiB are packed (unless added with 'add --link') and are copied."
+        )
 
 
 @cli.command()

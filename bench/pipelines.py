@@ -15,10 +15,11 @@ Step keys (shared by both tools where they mean the same thing):
 ``incr_add``        add after 1% of files were rewritten and some added
 ``incr_publish``    Asset Hub only: freeze as v2
 ``checkout_copy``   materialise the latest version into an empty folder, copying
-``checkout_link``   the same with links (DVC: ``cache.type hardlink``; needs its own repo)
+``checkout_link``   the same with links, from a store filled by linking (DVC: a repository
+                    with ``cache.type hardlink``; Asset Hub: a hub filled by ``add --link``)
 ``big_add``         add one large file to an empty store
 ``mem_add``         first add of the smaller corpus (memory-scaling check)
-``link_add``        DVC only: the add that fills the hardlink-mode repository (informational)
+``link_add``        the add that fills that repository or hub (informational)
 """
 
 from __future__ import annotations
@@ -180,13 +181,30 @@ def run_assethub(
     )
     _check_hashed(steps, out, (corpus.changed + corpus.added) * corpus.file_size)
     ref = (yield from steps.time("incr_publish", [*ah, "publish", SMALL_ASSET])).stdout.strip()
-    for key, link in (("checkout_copy", "copy"), ("checkout_link", "hardlink")):
-        dest = ws / key
-        yield from steps.time(key, [*ah, "checkout", ref, str(dest), "--link", link])
-        _check_checkout(steps, key, dest / "data", corpus)
+    dest = ws / "checkout_copy"
+    yield from steps.time("checkout_copy", [*ah, "checkout", ref, str(dest), "--link", "copy"])
+    _check_checkout(steps, "checkout_copy", dest / "data", corpus)
+    yield from _assethub_link_checkout(corpus, ws, ah, env, run)
     yield from _assethub_big_add(corpus, ws, ah, env, run, link=False)
     yield from _assethub_big_add(corpus, ws, ah, env, run, link=True)
     yield from _assethub_memory_add(corpus, ws, ah, env, run)
+
+
+def _assethub_link_checkout(
+    corpus: Corpus, ws: Path, ah: list[str], env: Mapping[str, str], run: ToolRun
+) -> Pipeline:
+    """A hub of its own filled by ``add --link``, as DVC's ``cache.type hardlink`` repository
+    is filled by its linking ``dvc add``; the folder is then removed and checked out."""
+    folder = ws / "link-run"
+    copy_tree(corpus.changed_data, folder / "data")
+    steps = _Steps(run, folder, _assethub_env(env, folder / "hub"))
+    steps.quiet([*ah, "create", SMALL_ASSET])
+    add = [*ah, "add", "--link", "--publish", SMALL_ASSET, "data"]
+    ref = (yield from steps.time("link_add", add)).stdout.strip().splitlines()[-1]
+    shutil.rmtree(folder / "data")
+    checkout = [*ah, "checkout", ref, str(folder / "out"), "--link", "hardlink"]
+    yield from steps.time("checkout_link", checkout)
+    _check_checkout(steps, "checkout_link", folder / "out" / "data", corpus)
 
 
 def _assethub_big_add(

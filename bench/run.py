@@ -312,8 +312,10 @@ def _notes(shape: Shape, big_label: str, link_report: str) -> str:
 ¹ Proportional: Asset Hub's incremental add may cost at most its no-op re-add (plus
 {INCREMENTAL_NOISE:.0%} for noise) plus {INCREMENTAL_SLACK:g}x the first add's per-file cost times
 the {changed} files that changed ({shape.changed} rewritten, {shape.added} added, of {shape.files:,}).
-² DVC with `cache.type hardlink` in a repository of its own; Asset Hub with `--link hardlink`,
-which reported `{link_report}`.
+² Each from a store filled by linking, holding the changed data: DVC with `cache.type hardlink`
+in a repository of its own (filled by its linking `dvc add`); Asset Hub in a hub of its own
+filled by `add --link --publish`, then `checkout --link hardlink`, which reported `{link_report}`.
+The data folder is removed between the add and the checkout.
 ³ The spec asks for "a small constant per file" without a number; 2 KiB is our reading.
 ⁴ DVC with `cache.type hardlink` (it hashes, moves the file into its cache and links it
 back); Asset Hub with `add --link` (it hard-links the file into the store, read-only, and
@@ -325,8 +327,9 @@ DVC in a fresh `git init` + `dvc init` repository: `dvc add data` (first, no-op,
 repositories (default cache type; `hardlink`).
 Asset Hub with a fresh `ASSETHUB_HOME`: `assethub add --publish {{asset}} data` (first add),
 `assethub add {{asset}} data` (no-op, incremental), `assethub publish {{asset}}`,
-`assethub status {{asset}} data`, `assethub checkout {{asset}}:v2 DEST --link copy|hardlink`,
-`assethub add [--link] {{asset}} big/big.bin` in two other hubs. The change between them rewrites
+`assethub status {{asset}} data`, `assethub checkout {{asset}}:v2 DEST --link copy`,
+`assethub add --link --publish {{asset}} data; rm -rf data; assethub checkout {{asset}}:v1 DEST
+--link hardlink` in a second hub, `assethub add [--link] {{asset}} big/big.bin` in two other hubs. The change between them rewrites
 {shape.changed} files in place and adds {shape.added} new ones.
 """
 

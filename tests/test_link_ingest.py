@@ -1,4 +1,4 @@
-"""``add --link``: large files enter the store by link, and published bytes still never change."""
+"""``add --link``: files enter the store by link, and published bytes still never change."""
 
 from __future__ import annotations
 
@@ -31,21 +31,38 @@ def big(tmp_path: Path) -> Path:
 def _published(hub: Hub, data: Path) -> str:
     hub.create(DS)
     change = hub.add(DS, [str(data)], link=True)
-    assert change.linked_files == 1
+    assert change.linked_files == 2
     return str(hub.publish(DS))
 
 
-def test_large_files_are_linked_and_made_read_only(hub: Hub, big: Path, tmp_path: Path) -> None:
+def test_files_are_linked_and_made_read_only(hub: Hub, big: Path, tmp_path: Path) -> None:
     version = _published(hub, big)
-    user_file = big / "w.bin"
-    assert stat.S_IMODE(user_file.stat().st_mode) == 0o444
-    assert stat.S_IMODE((big / "small.csv").stat().st_mode) != 0o444, "small files are copied"
-    assert user_file.stat().st_nlink == 2, "shared with the store, not copied"
+    for name in ("w.bin", "small.csv"):
+        user_file = big / name
+        assert stat.S_IMODE(user_file.stat().st_mode) == 0o444, name
+        assert user_file.stat().st_nlink == 2, f"{name} is shared with the store, not copied"
     again = hub.add(DS, [str(big)])
     assert not again.changed and again.hashed_bytes == 0, "the index knows the linked file"
     assert hub.status(DS, [str(big)]) == []
     hub.checkout(version, str(tmp_path / "out"))
     assert read_files(tmp_path / "out" / "data") == {"w.bin": BIG, "small.csv": b"1,2\n"}
+
+
+def test_linked_small_files_are_linked_back_by_a_link_mode_checkout(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """They stay loose objects rather than packed, so a checkout need create no file."""
+    files = {f"f{i}.txt": f"row {i % 3}\n" for i in range(6)}  # duplicates among them
+    data = write_files(tmp_path / "many", files)
+    hub.create(DS)
+    hub.add(DS, [str(data)], link=True)
+    version = str(hub.publish(DS))
+    done = hub.checkout(version, str(tmp_path / "out"), link="hardlink")
+    assert dict(done.report.methods) == {"hardlink": 6}
+    out = tmp_path / "out" / "many"
+    assert read_files(out) == {name: text.encode() for name, text in files.items()}
+    assert (out / "f0.txt").stat().st_ino == (data / "f0.txt").stat().st_ino
+    assert hub.fsck().ok
 
 
 def test_linking_drops_only_write_permission(hub: Hub, big: Path) -> None:
@@ -120,11 +137,15 @@ def test_another_file_system_falls_back_to_a_copy(hub: Hub, tmp_path: Path) -> N
         pytest.skip("needs /dev/shm on a file system of its own")
     source = shm / f"assethub-test-{os.getpid()}"
     try:
-        data = write_files(source / "data", {"w.bin": BIG})
+        data = write_files(source / "data", {"w.bin": BIG, "small.csv": "1,2\n"})
         hub.create(DS)
         change = hub.add(DS, [str(data)], link=True)
-        assert change.linked_files == 0 and change.stored_bytes >= len(BIG)
-        assert stat.S_IMODE((data / "w.bin").stat().st_mode) != 0o444
+        assert change.linked_files == 0 and change.stored_bytes >= len(BIG) + 4
+        for name in ("w.bin", "small.csv"):
+            assert stat.S_IMODE((data / name).stat().st_mode) != 0o444, name
+        version = str(hub.publish(DS))
+        hub.checkout(version, str(tmp_path / "out"))
+        assert read_files(tmp_path / "out" / "data") == {"w.bin": BIG, "small.csv": b"1,2\n"}
     finally:
         subprocess.run(["rm", "-rf", str(source)], check=True)
 
@@ -136,7 +157,7 @@ def test_cli_add_link_and_publish_in_one_command(
     done = cli("add", DS, str(big), "--link", "--publish", "-m", "first")
     assert done.returncode == 0, done.stderr
     summary, version = done.stdout.strip().splitlines()
-    assert "2 added" in summary and "1 linked, not copied" in summary
+    assert "2 added" in summary and "2 linked, not copied" in summary
     assert version == f"{DS}:v1"
     again = cli("add", DS, str(big), "--publish")
     assert again.returncode == 1 and "nothing to publish" in again.stderr

@@ -112,8 +112,8 @@ class DatasetOps(HubContext):
     ) -> DraftChange:
         """Add files and folders to the dataset's draft, each under its own name.
 
-        ``link``: files of 1 MiB and more are taken into the store by reflink, else by a
-        hard link that makes them read-only, instead of being copied (see ``core.links``).
+        ``link``: files are taken into the store by reflink, else by a hard link that
+        makes them read-only, instead of being copied (see ``core.links``).
         """
         with self.meta.read() as conn:
             asset, draft = self._dataset(conn, path, "edit")

@@ -8,6 +8,9 @@ so hashing runs at close to the disk's read speed.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import BinaryIO
+
 import blake3
 
 HASH_NAME = "blake3"
@@ -38,21 +41,39 @@ def copy_hashing(source: str, target: str | None) -> tuple[str, int]:
     """Hash ``source`` in one pass, writing the same bytes to ``target`` (created exclusively).
 
     What is stored is exactly what was hashed, even if ``source`` changes meanwhile, and
-    the file is read once. Returns (digest, size).
+    the file is read once. Hashing a chunk (on a helper thread: BLAKE3 lets go of the GIL)
+    overlaps writing it and reading the next one into the other of two buffers, so a copy
+    costs about the longer of the two instead of their sum. Returns (digest, size).
     """
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
+    buffers = (bytearray(CHUNK), bytearray(CHUNK))
     hasher = _hasher(CHUNK)
-    total = 0
-    with open(source, "rb", buffering=0) as src:
+    total = turn = 0
+    hashing: Future[object] | None = None
+    with (
+        open(source, "rb", buffering=0) as src,
+        ThreadPoolExecutor(1, thread_name_prefix="assethub-hash") as hash_thread,
+    ):
         out = open(target, "xb", buffering=0) if target else None  # noqa: SIM115
         try:
-            while count := src.readinto(buffer):
-                hasher.update(view[:count])
+            while count := src.readinto(buffers[turn]):
+                chunk = memoryview(buffers[turn])[:count]
+                turn = 1 - turn
+                if hashing is not None:
+                    hashing.result()
+                hashing = hash_thread.submit(hasher.update, chunk)
                 if out is not None:
-                    out.write(view[:count])
+                    _write_all(out, chunk)
                 total += count
+            if hashing is not None:
+                hashing.result()
         finally:
             if out is not None:
                 out.close()
     return hasher.hexdigest(), total
+
+
+def _write_all(out: BinaryIO, data: memoryview) -> None:
+    """An unbuffered write may take only part of ``data`` (a signal, a full disk's last
+    bytes): write the rest, so a short write can never store a truncated object."""
+    while data:
+        data = data[out.write(data) or 0 :]

@@ -53,7 +53,7 @@ def ingest(
 
     ``reachable`` holds digests of a tree that a ref or the draft already names (the one
     being replaced): those objects exist and gc keeps them, so they need no query at all.
-    ``link``: large files are linked into the store, not copied (see ``core.links``).
+    ``link``: files are linked into the store, not copied (see ``core.links``).
     """
     known = index.known_digests(files)
     unsure = set(known.values()) - reachable

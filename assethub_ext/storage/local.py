@@ -481,13 +481,23 @@ class LocalObjectWriter(BatchWriter):
         """One pass: copy into the store while hashing (or link, then hash); duplicates dropped."""
         if known_digest is not None and self._have(known_digest):
             return known_digest
+        if link and (digest := self._put_linked(path, size)) is not None:
+            return digest
         tmp = self._store.tmp_path(".obj")
-        taken = _take(path, tmp) if link else None
+        digest, stored = copy_hashing(path, tmp)
+        return self._add_loose(path, tmp, digest, stored, size)
+
+    def _put_linked(self, path: str, size: int) -> str | None:
+        tmp = self._store.tmp_path(".obj")
+        taken = _take(path, tmp)
         if taken is None:
-            digest, stored = copy_hashing(path, tmp)
-        else:
-            digest, stored = _hash_taken(path, tmp, hard_link=taken == "hardlink")
-            self._linked += 1
+            return None
+        digest, stored = _hash_taken(path, tmp, hard_link=taken == "hardlink")
+        self._linked += 1
+        return self._add_loose(path, tmp, digest, stored, size)
+
+    def _add_loose(self, path: str, tmp: str, digest: str, stored: int, size: int) -> str:
+        """Queue a finished temp file as a loose object, unless it changed or is a duplicate."""
         if stored != size:
             os.unlink(tmp)
             raise changed_while_adding(path)

@@ -128,6 +128,11 @@ class BatchWriter:
         """Store a large file; ``link`` asks for it to be taken by link where the store can."""
         raise NotImplementedError
 
+    def _put_linked(self, path: str, size: int) -> str | None:
+        """Take a file by reflink or read-only hard link; None where the store cannot (it
+        keeps no files on this file system), and the file is then stored as usual."""
+        return None
+
     def keep(self, digests: Iterable[str]) -> None:
         self._kept.update(digests)
 
@@ -138,7 +143,7 @@ class BatchWriter:
 
     @property
     def linked_files(self) -> int:
-        """Large files taken by link rather than copied (``put_file(link=True)``)."""
+        """Files taken by link rather than copied (``put_file(link=True)``)."""
         return self._linked
 
     def put_bytes(self, data: bytes) -> str:
@@ -166,10 +171,13 @@ class BatchWriter:
     ) -> str:
         """Store a file's bytes; returns the digest of exactly the bytes stored.
 
-        ``link``: a large file may be taken by reflink or read-only hard link rather than
+        ``link``: the file may be taken by reflink or read-only hard link rather than
         copied, where the store keeps files on the same file system (see ``core.links``).
+        A small file taken so is stored loose, not packed, so checkouts can link it too.
         """
         if size < LOOSE_THRESHOLD:
+            if link and (digest := self._put_linked(path, size)) is not None:
+                return digest
             fd = os.open(path, os.O_RDONLY)
             try:
                 data = os.read(fd, size + 1)
