@@ -8,8 +8,11 @@ so hashing runs at close to the disk's read speed.
 
 from __future__ import annotations
 
+import errno
+import os
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import BinaryIO
+from io import FileIO
 
 import blake3
 
@@ -34,45 +37,81 @@ def hash_file(path: str, size: int) -> str:
     if size < CHUNK:
         with open(path, "rb") as handle:
             return blake3.blake3(handle.read()).hexdigest()
-    return copy_hashing(path, None)[0]
+    with open(path, "rb", buffering=0) as src:
+        return _hash_chunks(src.readinto)[0]
 
 
-def copy_hashing(source: str, target: str | None) -> tuple[str, int]:
-    """Hash ``source`` in one pass, writing the same bytes to ``target`` (created exclusively).
+def copy_hashing(source: str, target: str) -> tuple[str, int]:
+    """Copy ``source`` to ``target`` (created exclusively) and hash exactly what was written.
 
-    What is stored is exactly what was hashed, even if ``source`` changes meanwhile, and
-    the file is read once. Hashing a chunk (on a helper thread: BLAKE3 lets go of the GIL)
-    overlaps writing it and reading the next one into the other of two buffers, so a copy
-    costs about the longer of the two instead of their sum. Returns (digest, size).
+    What is stored is what was hashed, even if ``source`` changes meanwhile. The kernel
+    copies (``copy_file_range``: no bytes through this process, and a reflink where the
+    file system shares blocks) and each copied chunk is hashed from the page cache; where
+    the kernel cannot, chunks are read and written here. Returns (digest, size).
+    """
+    with open(source, "rb", buffering=0) as src, open(target, "xb+", buffering=0) as out:
+        if os.fstat(src.fileno()).st_size < CHUNK:
+            data = src.readall()
+            _write_all(out, memoryview(data))
+            return hash_bytes(data), len(data)
+        try:
+            return _hash_chunks(_kernel_copy(src, out))
+        except OSError as exc:
+            if exc.errno not in _NO_KERNEL_COPY or out.tell():
+                raise
+        return _hash_chunks(_user_copy(src, out))
+
+
+_NO_KERNEL_COPY = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM}
+"""What ``copy_file_range`` says when these two files cannot be copied by the kernel."""
+
+Fill = Callable[[bytearray], int]
+"""Puts the next chunk into the buffer and says how long it is (0: the end)."""
+
+
+def _kernel_copy(src: FileIO, out: FileIO) -> Fill:
+    def fill(buffer: bytearray) -> int:
+        copied = os.copy_file_range(src.fileno(), out.fileno(), len(buffer))
+        if os.preadv(out.fileno(), [memoryview(buffer)[:copied]], out.tell() - copied) != copied:
+            raise OSError(errno.EIO, "a file being written could not be read back")
+        return copied
+
+    return fill
+
+
+def _user_copy(src: FileIO, out: FileIO) -> Fill:
+    def fill(buffer: bytearray) -> int:
+        count = src.readinto(buffer) or 0
+        _write_all(out, memoryview(buffer)[:count])
+        return count
+
+    return fill
+
+
+def _hash_chunks(fill: Fill) -> tuple[str, int]:
+    """Hash chunk after chunk from ``fill``, returning (digest, size).
+
+    Hashing a chunk (on a helper thread: BLAKE3 lets go of the GIL, and spreads a chunk
+    over every core) overlaps filling the other of two buffers, so a copy costs about the
+    longer of the two instead of their sum; memory stays two chunks whatever the size.
     """
     buffers = (bytearray(CHUNK), bytearray(CHUNK))
     hasher = _hasher(CHUNK)
     total = turn = 0
     hashing: Future[object] | None = None
-    with (
-        open(source, "rb", buffering=0) as src,
-        ThreadPoolExecutor(1, thread_name_prefix="assethub-hash") as hash_thread,
-    ):
-        out = open(target, "xb", buffering=0) if target else None  # noqa: SIM115
-        try:
-            while count := src.readinto(buffers[turn]):
-                chunk = memoryview(buffers[turn])[:count]
-                turn = 1 - turn
-                if hashing is not None:
-                    hashing.result()
-                hashing = hash_thread.submit(hasher.update, chunk)
-                if out is not None:
-                    _write_all(out, chunk)
-                total += count
+    with ThreadPoolExecutor(1, thread_name_prefix="assethub-hash") as hash_thread:
+        while count := fill(buffers[turn]):
             if hashing is not None:
                 hashing.result()
-        finally:
-            if out is not None:
-                out.close()
+            hashing = hash_thread.submit(hasher.update, memoryview(buffers[turn])[:count])
+            turn = 1 - turn
+            total += count
+        if hashing is not None:
+            hashing.result()
     return hasher.hexdigest(), total
 
 
-def _write_all(out: BinaryIO, data: memoryview) -> None:
+def _write_all(out: FileIO, data: memoryview) -> None:
     """An unbuffered write may take only part of ``data`` (a signal, a full disk's last
     bytes): write the rest, so a short write can never store a truncated object."""
     while data:
