@@ -372,6 +372,31 @@ async def test_answers_about_moving_refs_are_not_marked_immutable(
     assert first["commits"][0]["id"] == filled["first"]
 
 
+async def test_a_kept_lineage_names_the_refs_of_now_and_checks_access_each_time(
+    call: Call, filled: dict[str, str]
+) -> None:
+    """The walk of a commit is kept; ref names and the caller's access are fresh per request."""
+    pinned, query = f"{M}:{filled['first']}", {"direction": "both", "depth": "3"}
+
+    async def refs_by_node(user: str = "alice") -> dict[str, list[str]]:
+        response = await call("GET", "lineage", user=user, ref=pinned, **query)
+        assert "immutable" not in response.headers.get("Cache-Control", "")
+        return {n["id"]: n["refs"] for n in ok(response)["nodes"]}
+
+    before = await refs_by_node()
+    assert before[filled["first"]] == ["main"] and before[filled["second"]] == ["exp"]
+    assert before == await refs_by_node()
+    moved = {"path": M, "source": "exp", "into": "main"}
+    assert ok(await call("POST", "merge", body=moved))["kind"] == "fast-forward"
+    after = await refs_by_node()
+    assert after[filled["first"]] == [] and after[filled["second"]] == ["exp", "main"]
+    grant = {"folder": "alice/model/cls", "principal": "bob", "level": "read"}
+    ok(await call("PUT", "grants", body=grant))
+    assert await refs_by_node("bob") == after
+    ok(await call("PUT", "grants", body={**grant, "level": None}))
+    refused(await call("GET", "lineage", user="bob", ref=pinned, **query), 403, "forbidden")
+
+
 async def test_diff_is_paged_by_cursor(
     call: Call, make_hub: Callable[..., Hub], tmp_path: Path
 ) -> None:

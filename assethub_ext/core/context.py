@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .config import HubConfig
 from .errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
 from .hashing import hash_bytes
+from .lru import WeightedLRU
 from .names import (
     DRAFT,
     MAIN,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
     from ..storage.metadata import AssetRow, Catalog, CommitRow, FolderRow, MetadataStore
     from ..storage.objects import ObjectStore, ObjectWriter
+    from .history import LineagePart
     from .workspace_index import WorkspaceIndex
 
 LEVELS = {"read": 1, "run": 2, "edit": 3}
@@ -45,6 +47,8 @@ H = TypeVar("H", bound="HubContext")
 TREE_CACHE_ENTRIES = 300_000
 """Decoded trees kept in memory, counted in files (about 300 bytes each): enough for a few
 commits of 100,000 files, so paging through one decodes it once."""
+LINEAGE_CACHE_WEIGHT = 200_000
+"""Lineage walks kept in memory, counted in nodes and edges (a few hundred bytes each)."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +81,12 @@ class HubContext:
         self.config = config or HubConfig.from_env(home=home, user=user)
         self.user = self.config.user
         self._trees = TreeCache(TREE_CACHE_ENTRIES)
+        self._lineage_parts: WeightedLRU[tuple[str, bool, int], LineagePart] = WeightedLRU(
+            LINEAGE_CACHE_WEIGHT, lambda part: part.weight
+        )
 
     def as_user(self: H, user: str) -> H:
-        """This hub acted on by ``user``, sharing its open stores and tree cache.
+        """This hub acted on by ``user``, sharing its open stores, tree and lineage caches.
 
         For a long-lived server: one hub is opened once and each request acts as its own
         user through a copy made here, which costs nothing. Close only the original.

@@ -475,6 +475,10 @@ class MetadataStore:
         ids = list(conn.execute(select(walk.c.id).distinct()).scalars())
         return self.get_commits(conn, ids)
 
+    def existing_commits(self, conn: Connection, ids: Sequence[str]) -> set[str]:
+        """Those of ``ids`` that are commits of this hub."""
+        return set(conn.execute(select(commits.c.id).where(commits.c.id.in_(ids))).scalars())
+
     def commits_of_asset(self, conn: Connection, asset_id: int, ids: Sequence[str]) -> set[str]:
         """Those of ``ids`` that are commits of asset ``asset_id``."""
         query = select(commits.c.id).where(commits.c.asset_id == asset_id, commits.c.id.in_(ids))
