@@ -374,12 +374,14 @@ class MetadataStore:
 
         A range on the primary key ("g" sorts after every hex digit), not a LIKE: a LIKE with
         ESCAPE cannot use the index and scanned every commit of the asset, so resolving an
-        id cost time in proportion to the asset's history.
+        id cost time in proportion to the asset's history. The asset is compared as
+        ``asset_id + 0`` for the same reason: SQLite otherwise prefers the index on
+        ``(asset_id, created_at)`` to the range, and again read every commit of the asset.
         """
         query = (
             select(commits.c.id)
             .where(commits.c.id >= prefix, commits.c.id < prefix + "g")
-            .where(commits.c.asset_id == asset_id)
+            .where(commits.c.asset_id + 0 == asset_id)
             .limit(limit)
         )
         return list(conn.execute(query).scalars())
