@@ -169,59 +169,68 @@ class HistoryOps(HubContext):
     ) -> LineageGraph:
         """Walk inputs and parents upstream, consumers and children downstream.
 
-        The walk of a commit is kept (``LineageCache``) and checked with a query or two
-        before it is reused; which refs name each node is read fresh on every call, since
-        refs move while the graph stays.
+        The walk of a commit is kept (``LineagePart``) and checked before it is reused;
+        which refs name each node is read fresh on every call, since refs move while the
+        graph stays.
         """
         if not 1 <= depth <= MAX_LINEAGE_DEPTH:
             raise InvalidInput(f"--depth must be between 1 and {MAX_LINEAGE_DEPTH}.")
         with self.meta.read() as conn:
             start = self._resolve(conn, ref).commit_id
-        if start is None:  # a draft: snapshotted (a write), as any use of it is
-            start = self.resolve_commit(ref)[1].id
+            if start is not None:
+                return self._lineage_of(conn, start, up, down, depth)
+        start = self.resolve_commit(ref)[1].id  # a draft, snapshotted as any use of it is
         with self.meta.read() as conn:
-            parts = [
-                self._lineage_part(conn, start, depth, upstream=upstream)
-                for upstream, wanted in ((True, up), (False, down))
-                if wanted
-            ] or [self._lineage_part(conn, start, 0, upstream=True)]
-            if parts[0].nodes[start].get("missing"):
-                raise NotFound(f"commit {start[:12]} does not exist.")
-            nodes: dict[str, dict[str, Any]] = {}
-            edges: dict[tuple[str, str, str], None] = {}
-            for part in parts:
-                nodes.update(part.nodes)
-                edges.update(dict.fromkeys(part.edges))
-            names = self.catalog.refs_naming(conn, list(nodes))
+            return self._lineage_of(conn, start, up, down, depth)
+
+    def _lineage_of(
+        self, conn: Connection, start: str, up: bool, down: bool, depth: int
+    ) -> LineageGraph:
+        """The graph from the kept walks that still hold (walked again where one does not).
+
+        One query gives both the refs naming each node and which nodes still exist; a kept
+        walk holds when the commits it shows are exactly those that exist (a forced delete
+        removes some, a pull brings in a missing input) and, downstream, when the commits
+        it asked about still have the same consumers and children (new commits add some).
+        Upstream, a commit's parents and inputs are part of it and never change.
+        """
+        wanted = [(True, depth if up else 0)] + ([(False, depth)] if down else [])
+        parts = [self._kept_part(conn, start, d, upstream=u) for u, d in wanted]
+        names = self.catalog.refs_naming(conn, list(_union(parts)))
+        if start not in names:
+            raise NotFound(f"commit {start[:12]} does not exist.")
+        if not all(self._still_holds(conn, part, names) for part in parts):
+            parts = [self._walked_part(conn, start, d, upstream=u) for u, d in wanted]
+            names = self.catalog.refs_naming(conn, list(_union(parts)))
+        nodes = _union(parts)
+        edges = dict.fromkeys(edge for part in parts for edge in part.edges)
         return LineageGraph(
             start,
             {i: _labelled(node, names.get(i, [])) for i, node in nodes.items()},
             [{"from": src, "to": dst, "kind": kind} for src, dst, kind in edges],
         )
 
-    def _lineage_part(
+    def _kept_part(
         self, conn: Connection, start: str, depth: int, *, upstream: bool
     ) -> LineagePart:
-        """One direction of the walk from ``start``: kept, or walked again when it changed.
+        """The kept walk from ``start``, unchecked; walked now when none is kept."""
+        kept = self._lineage_parts.get((start, upstream, depth))
+        return kept or self._walked_part(conn, start, depth, upstream=upstream)
 
-        A kept walk is reused when the commits it shows are still exactly those that exist
-        (a forced delete removes some, a pull brings in a missing input) and, downstream,
-        when the commits it asked about still have the same children and consumers (new
-        commits add some). Upstream, a commit's parents and inputs are part of it and never
-        change.
-        """
-        key = (start, upstream, depth)
-        part = self._lineage_parts.get(key)
-        if part is not None and self._still_holds(conn, part):
-            return part
+    def _walked_part(
+        self, conn: Connection, start: str, depth: int, *, upstream: bool
+    ) -> LineagePart:
         part = self._walk(conn, start, depth, upstream=upstream)
-        self._lineage_parts.put(key, part)
+        self._lineage_parts.put((start, upstream, depth), part)
         return part
 
-    def _still_holds(self, conn: Connection, part: LineagePart) -> bool:
-        present = {i for i, node in part.nodes.items() if not node.get("missing")}
-        if self.meta.existing_commits(conn, list(part.nodes)) != present:
-            return False
+    def _still_holds(
+        self, conn: Connection, part: LineagePart, names: dict[str, list[str]]
+    ) -> bool:
+        """Whether ``part`` still holds, given ``names`` (every existing commit it shows)."""
+        for commit_id, node in part.nodes.items():
+            if bool(node.get("missing")) == (commit_id in names):
+                return False
         return part.upstream or self._made_from(conn, part.asked) == part.answers
 
     def _made_from(self, conn: Connection, ids: list[str]) -> frozenset[Edge]:
@@ -283,6 +292,13 @@ class HistoryOps(HubContext):
                 "created_at": commit.created_at,
             }
         return nodes
+
+
+def _union(parts: list[LineagePart]) -> dict[str, dict[str, Any]]:
+    nodes: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        nodes.update(part.nodes)
+    return nodes
 
 
 def _labelled(node: dict[str, Any], names: list[str]) -> dict[str, Any]:

@@ -234,12 +234,14 @@ _REF = select(refs).where(
     refs.c.asset_id == bindparam("asset_id"), refs.c.name == bindparam("name")
 )
 _REFS_NAMING = (
-    select(refs.c.commit_id, refs.c.name).where(refs.c.commit_id.in_(_ids())).order_by(refs.c.name)
+    select(commits.c.id, refs.c.name)
+    .select_from(commits.outerjoin(refs, refs.c.commit_id == commits.c.id))
+    .where(commits.c.id.in_(_ids()))
+    .order_by(refs.c.name)
 )
 _GRANTS = select(grants).where(grants.c.folder_id == bindparam("folder_id"))
 _GROUPS_OF = select(group_members.c.group_name).where(group_members.c.member == bindparam("user"))
 _COMMITS = select(commits).where(commits.c.id.in_(_ids()))
-_COMMIT_IDS = select(commits.c.id).where(commits.c.id.in_(_ids()))
 _PARENTS = (
     select(commit_parents)
     .where(commit_parents.c.commit_id.in_(_ids()))
@@ -513,10 +515,6 @@ class MetadataStore:
         )
         ids = list(conn.execute(select(walk.c.id).distinct()).scalars())
         return self.get_commits(conn, ids)
-
-    def existing_commits(self, conn: Connection, ids: Sequence[str]) -> set[str]:
-        """Those of ``ids`` that are commits of this hub."""
-        return set(conn.execute(_COMMIT_IDS, {"ids": list(ids)}).scalars())
 
     def commits_of_asset(self, conn: Connection, asset_id: int, ids: Sequence[str]) -> set[str]:
         """Those of ``ids`` that are commits of asset ``asset_id``."""
@@ -840,10 +838,15 @@ class Catalog:
 
     @staticmethod
     def refs_naming(conn: Connection, commit_ids: Sequence[str]) -> dict[str, list[str]]:
-        """The names of the refs pointing at each of ``commit_ids`` (one query for a graph)."""
+        """Each of ``commit_ids`` that exists, with the names of the refs pointing at it.
+
+        One query for a whole graph: which of its commits are still there, and their labels.
+        """
         named: dict[str, list[str]] = {}
         for row in conn.execute(_REFS_NAMING, {"ids": list(commit_ids)}):
-            named.setdefault(row.commit_id, []).append(row.name)
+            names = named.setdefault(row.id, [])
+            if row.name is not None:
+                names.append(row.name)
         return named
 
     @staticmethod
