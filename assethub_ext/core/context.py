@@ -184,32 +184,26 @@ class HubContext:
 
     # -- lookup ----------------------------------------------------------------------------
     def _folder(self, conn: Connection, path: FolderPath) -> FolderRow:
-        folder = self.catalog.folder(conn, path.owner, path.type, path.folder)
-        if folder is None:
-            raise NotFound(
-                f"folder '{path}' does not exist; create it with 'assethub create {path}'."
-            )
-        return folder
+        return _existing(self.catalog.folder(conn, path.owner, path.type, path.folder), path)
 
     def _asset(self, conn: Connection, path: AssetPath, needed: str = "read") -> AssetRow:
         folder = self._folder(conn, path.folder_path)
         self._authorize(conn, folder, needed)
-        asset = self.catalog.asset(conn, folder, path.name)
-        if asset is None:
-            raise NotFound(
-                f"asset '{path}' does not exist; create it with 'assethub create {path}'."
-            )
-        return asset
+        return _existing(self.catalog.asset(conn, folder, path.name), path)
 
     def _resolve(self, conn: Connection, ref: str | AssetRef, needed: str = "read") -> Resolved:
+        """What ``ref`` names; its folder, asset and ref row come from one query (``lookup``),
+        then are checked in the order ``_asset`` checks them."""
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
-        asset = self._asset(conn, parsed.path, needed)
-        name = parsed.ref
+        path, name = parsed.path, parsed.ref
+        found = self.catalog.lookup(conn, path.owner, path.type, path.folder, path.name, name)
+        folder, asset, row = found
+        self._authorize(conn, _existing(folder, path.folder_path), needed)
+        asset = _existing(asset, path)
         if name == DRAFT:
             if asset.type != "dataset":
                 raise InvalidInput(f"'{parsed.path}' is a model; only datasets have a draft.")
             return Resolved(asset, name, "draft", None)
-        row = self.catalog.ref(conn, asset.id, name)
         if row is not None:
             return Resolved(asset, name, row.kind, row.commit_id)
         if looks_like_commit_prefix(name):
@@ -348,6 +342,17 @@ class HubContext:
     def _ensure_new_name(self, conn: Connection, asset: AssetRow, name: str) -> None:
         if self.catalog.ref(conn, asset.id, name) is not None:
             raise AlreadyExists(f"'{asset_path(asset)}' already has a ref named '{name}'.")
+
+
+R = TypeVar("R")
+
+
+def _existing(row: R | None, path: FolderPath | AssetPath) -> R:
+    """``row``, or the sentence that says the folder or asset at ``path`` does not exist."""
+    if row is None:
+        what = "asset" if isinstance(path, AssetPath) else "folder"
+        raise NotFound(f"{what} '{path}' does not exist; create it with 'assethub create {path}'.")
+    return row
 
 
 def _name(level: int) -> str:

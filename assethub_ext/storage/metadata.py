@@ -40,6 +40,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     bindparam,
     create_engine,
     event,
@@ -228,6 +229,29 @@ _FOLDER = select(folders).where(
 _FOLDER_BY_ID = select(folders).where(folders.c.id == bindparam("id"))
 _ASSET = select(assets).where(
     assets.c.folder_id == bindparam("folder_id"), assets.c.name == bindparam("name")
+)
+_ASSET_COLUMNS = [assets.c[c].label(f"asset_{c}") for c in ("id", "name", "type", "created_at")]
+_LOOKUP = (
+    select(
+        folders,
+        *_ASSET_COLUMNS,
+        assets.c.description.label("asset_description"),
+        assets.c.created_by.label("asset_created_by"),
+        refs.c.name.label("ref_name"),
+        refs.c.kind.label("ref_kind"),
+        refs.c.commit_id.label("ref_commit_id"),
+        refs.c.updated_at.label("ref_updated_at"),
+    )
+    .select_from(
+        folders.outerjoin(
+            assets, and_(assets.c.folder_id == folders.c.id, assets.c.name == bindparam("asset"))
+        ).outerjoin(refs, and_(refs.c.asset_id == assets.c.id, refs.c.name == bindparam("ref")))
+    )
+    .where(
+        folders.c.owner == bindparam("owner"),
+        folders.c.type == bindparam("type"),
+        folders.c.name == bindparam("name"),
+    )
 )
 _ASSET_BY_ID = select(assets).where(assets.c.id == bindparam("id"))
 _REF = select(refs).where(
@@ -685,6 +709,41 @@ class Catalog:
     def delete_folder(conn: Connection, folder_id: int) -> None:
         conn.execute(grants.delete().where(grants.c.folder_id == folder_id))
         conn.execute(folders.delete().where(folders.c.id == folder_id))
+
+    @staticmethod
+    def lookup(
+        conn: Connection, owner: str, type_: str, folder: str, asset: str, ref: str
+    ) -> tuple[FolderRow | None, AssetRow | None, RefRow | None]:
+        """A folder, its asset and the asset's ref of that name, as far as they exist.
+
+        One query for what resolving any ref needs (the caller still decides, in order,
+        what to say when one is missing, and checks the folder's permission in between).
+        """
+        row = conn.execute(
+            _LOOKUP,
+            {"owner": owner, "type": type_, "name": folder, "asset": asset, "ref": ref},
+        ).first()
+        if row is None:
+            return None, None, None
+        found = _folder(row)
+        if row.asset_id is None:
+            return found, None, None
+        asset_row = AssetRow(
+            row.asset_id,
+            found,
+            row.asset_name,
+            row.asset_type,
+            row.asset_description,
+            row.asset_created_at,
+            row.asset_created_by,
+        )
+        if row.ref_name is None:
+            return found, asset_row, None
+        return (
+            found,
+            asset_row,
+            RefRow(row.ref_name, row.ref_kind, row.ref_commit_id, row.ref_updated_at),
+        )
 
     # -- assets ----------------------------------------------------------------------------
     @staticmethod
