@@ -192,12 +192,12 @@ class HubContext:
         return _existing(self.catalog.asset(conn, folder, path.name), path)
 
     def _resolve(self, conn: Connection, ref: str | AssetRef, needed: str = "read") -> Resolved:
-        """What ``ref`` names; its folder, asset and ref row come from one query (``lookup``),
-        then are checked in the order ``_asset`` checks them."""
+        """What ``ref`` names; its folder, asset, ref row and the commit of that full id come
+        from one query (``lookup``), then are checked in the order ``_asset`` checks them."""
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
         path, name = parsed.path, parsed.ref
         found = self.catalog.lookup(conn, path.owner, path.type, path.folder, path.name, name)
-        folder, asset, row = found
+        folder, asset, row, full_id = found
         self._authorize(conn, _existing(folder, path.folder_path), needed)
         asset = _existing(asset, path)
         if name == DRAFT:
@@ -206,6 +206,8 @@ class HubContext:
             return Resolved(asset, name, "draft", None)
         if row is not None:
             return Resolved(asset, name, row.kind, row.commit_id)
+        if full_id is not None:
+            return Resolved(asset, full_id, "commit", full_id)
         if looks_like_commit_prefix(name):
             matches = self.meta.commits_with_prefix(conn, asset.id, name)
             if len(matches) > 1:

@@ -241,11 +241,16 @@ _LOOKUP = (
         refs.c.kind.label("ref_kind"),
         refs.c.commit_id.label("ref_commit_id"),
         refs.c.updated_at.label("ref_updated_at"),
+        commits.c.id.label("commit_id"),
     )
     .select_from(
         folders.outerjoin(
             assets, and_(assets.c.folder_id == folders.c.id, assets.c.name == bindparam("asset"))
-        ).outerjoin(refs, and_(refs.c.asset_id == assets.c.id, refs.c.name == bindparam("ref")))
+        )
+        .outerjoin(refs, and_(refs.c.asset_id == assets.c.id, refs.c.name == bindparam("ref")))
+        .outerjoin(
+            commits, and_(commits.c.asset_id == assets.c.id, commits.c.id == bindparam("ref"))
+        )
     )
     .where(
         folders.c.owner == bindparam("owner"),
@@ -713,8 +718,9 @@ class Catalog:
     @staticmethod
     def lookup(
         conn: Connection, owner: str, type_: str, folder: str, asset: str, ref: str
-    ) -> tuple[FolderRow | None, AssetRow | None, RefRow | None]:
-        """A folder, its asset and the asset's ref of that name, as far as they exist.
+    ) -> tuple[FolderRow | None, AssetRow | None, RefRow | None, str | None]:
+        """A folder, its asset, the asset's ref named ``ref`` and its commit whose full id is
+        ``ref``, as far as they exist.
 
         One query for what resolving any ref needs (the caller still decides, in order,
         what to say when one is missing, and checks the folder's permission in between).
@@ -724,10 +730,10 @@ class Catalog:
             {"owner": owner, "type": type_, "name": folder, "asset": asset, "ref": ref},
         ).first()
         if row is None:
-            return None, None, None
+            return None, None, None, None
         found = _folder(row)
         if row.asset_id is None:
-            return found, None, None
+            return found, None, None, None
         asset_row = AssetRow(
             row.asset_id,
             found,
@@ -737,13 +743,8 @@ class Catalog:
             row.asset_created_at,
             row.asset_created_by,
         )
-        if row.ref_name is None:
-            return found, asset_row, None
-        return (
-            found,
-            asset_row,
-            RefRow(row.ref_name, row.ref_kind, row.ref_commit_id, row.ref_updated_at),
-        )
+        named = RefRow(row.ref_name, row.ref_kind, row.ref_commit_id, row.ref_updated_at)
+        return found, asset_row, named if row.ref_name is not None else None, row.commit_id
 
     # -- assets ----------------------------------------------------------------------------
     @staticmethod
