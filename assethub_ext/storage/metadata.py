@@ -221,22 +221,24 @@ def _ids(name: str = "ids") -> Any:
     return bindparam(name, expanding=True)
 
 
-_FOLDER = select(folders).where(
+_FOLDER_NAMED = (
     folders.c.owner == bindparam("owner"),
     folders.c.type == bindparam("type"),
     folders.c.name == bindparam("name"),
 )
+_FOLDER = select(folders).where(*_FOLDER_NAMED)
 _FOLDER_BY_ID = select(folders).where(folders.c.id == bindparam("id"))
 _ASSET = select(assets).where(
     assets.c.folder_id == bindparam("folder_id"), assets.c.name == bindparam("name")
 )
-_ASSET_COLUMNS = [assets.c[c].label(f"asset_{c}") for c in ("id", "name", "type", "created_at")]
 _LOOKUP = (
     select(
         folders,
-        *_ASSET_COLUMNS,
-        assets.c.description.label("asset_description"),
-        assets.c.created_by.label("asset_created_by"),
+        *(
+            column.label(f"asset_{column.name}")
+            for column in assets.c
+            if column.name != "folder_id"
+        ),
         refs.c.name.label("ref_name"),
         refs.c.kind.label("ref_kind"),
         refs.c.commit_id.label("ref_commit_id"),
@@ -252,11 +254,7 @@ _LOOKUP = (
             commits, and_(commits.c.asset_id == assets.c.id, commits.c.id == bindparam("ref"))
         )
     )
-    .where(
-        folders.c.owner == bindparam("owner"),
-        folders.c.type == bindparam("type"),
-        folders.c.name == bindparam("name"),
-    )
+    .where(*_FOLDER_NAMED)
 )
 _ASSET_BY_ID = select(assets).where(assets.c.id == bindparam("id"))
 _REF = select(refs).where(
