@@ -154,6 +154,30 @@ def test_lineage_records_inputs_code_patch_and_environment(
         hub.lineage(M, depth=0)
 
 
+def test_a_kept_lineage_walk_follows_moved_refs_new_commits_and_deleted_inputs(
+    make_hub: Callable[..., Hub], tmp_path: Path
+) -> None:
+    """The hub keeps each walk; what it answers equals a fresh hub's walk after every change."""
+    hub, ds = make_hub("alice"), "alice/dataset/cv/digits"
+    hub.create(ds)
+    hub.add(ds, [str(write_files(tmp_path / "data", {"x": "1"}))])
+    v1 = hub.publish(ds).commit_id
+    hub.create(M)
+    first = commit(hub, tmp_path, f"{M}:main", {"w": "1"}, inputs=[f"{ds}:v1"])
+
+    def both() -> dict[str, object]:
+        graph = hub.lineage(f"{M}:{first}", up=True, down=True, depth=3)
+        assert graph == make_hub("alice").lineage(f"{M}:{first}", up=True, down=True, depth=3)
+        return {n["id"]: n.get("refs", "missing") for n in graph.nodes.values()}
+
+    assert both() == {first: ["main"], v1: ["main", "v1"]}
+    hub.branch_create(f"{M}:main", "exp")
+    second = commit(hub, tmp_path, f"{M}:main", {"w": "2"})
+    assert both() == {first: ["exp"], v1: ["main", "v1"], second: ["main"]}
+    hub.delete(ds, force=True)
+    assert both() == {first: ["exp"], v1: "missing", second: ["main"]}
+
+
 def test_lineage_sees_a_package_installed_while_the_process_runs(
     hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

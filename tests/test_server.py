@@ -372,6 +372,55 @@ async def test_answers_about_moving_refs_are_not_marked_immutable(
     assert first["commits"][0]["id"] == filled["first"]
 
 
+async def test_answers_about_a_branch_are_kept_by_its_commit_and_follow_it_when_it_moves(
+    call: Call, filled: dict[str, str], make_hub: Callable[..., Hub], tmp_path: Path
+) -> None:
+    """A log or tree page asked by branch is kept under the commit the branch names then."""
+    pages = {"log": {"ref": f"{M}:exp", "limit": "1"}, "tree": {"ref": f"{M}:exp"}}
+    for endpoint, params in pages.items():
+        first = await call("GET", endpoint, **params)
+        again = await call(
+            "GET", endpoint, headers={"If-None-Match": first.headers["ETag"]}, **params
+        )
+        assert again.code == 304 and "immutable" not in again.headers.get("Cache-Control", "")
+    moved = make_hub("alice").commit(
+        f"{M}:exp", str(write_files(tmp_path / "w3", {"w.bin": "3", "new.txt": "n"}))
+    )
+    assert ok(await call("GET", "log", **pages["log"]))["commits"][0]["id"] == moved.id
+    tree = ok(await call("GET", "tree", **pages["tree"]))
+    assert tree["commit"] == moved.id and [f["path"] for f in tree["files"]] == ["new.txt", "w.bin"]
+    refused(await call("GET", "tree", user="bob", **pages["tree"]), 403, "forbidden")
+    again = await call(
+        "GET", "log", **pages["log"], headers={"If-None-Match": first.headers["ETag"]}
+    )
+    assert again.code == 200
+
+
+async def test_a_kept_lineage_names_the_refs_of_now_and_checks_access_each_time(
+    call: Call, filled: dict[str, str]
+) -> None:
+    """The walk of a commit is kept; ref names and the caller's access are fresh per request."""
+    pinned, query = f"{M}:{filled['first']}", {"direction": "both", "depth": "3"}
+
+    async def refs_by_node(user: str = "alice") -> dict[str, list[str]]:
+        response = await call("GET", "lineage", user=user, ref=pinned, **query)
+        assert "immutable" not in response.headers.get("Cache-Control", "")
+        return {n["id"]: n["refs"] for n in ok(response)["nodes"]}
+
+    before = await refs_by_node()
+    assert before[filled["first"]] == ["main"] and before[filled["second"]] == ["exp"]
+    assert before == await refs_by_node()
+    moved = {"path": M, "source": "exp", "into": "main"}
+    assert ok(await call("POST", "merge", body=moved))["kind"] == "fast-forward"
+    after = await refs_by_node()
+    assert after[filled["first"]] == [] and after[filled["second"]] == ["exp", "main"]
+    grant = {"folder": "alice/model/cls", "principal": "bob", "level": "read"}
+    ok(await call("PUT", "grants", body=grant))
+    assert await refs_by_node("bob") == after
+    ok(await call("PUT", "grants", body={**grant, "level": None}))
+    refused(await call("GET", "lineage", user="bob", ref=pinned, **query), 403, "forbidden")
+
+
 async def test_diff_is_paged_by_cursor(
     call: Call, make_hub: Callable[..., Hub], tmp_path: Path
 ) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .config import HubConfig
 from .errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
 from .hashing import hash_bytes
+from .lru import WeightedLRU
 from .names import (
     DRAFT,
     MAIN,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
     from ..storage.metadata import AssetRow, Catalog, CommitRow, FolderRow, MetadataStore
     from ..storage.objects import ObjectStore, ObjectWriter
+    from .history import LineagePart
     from .workspace_index import WorkspaceIndex
 
 LEVELS = {"read": 1, "run": 2, "edit": 3}
@@ -45,6 +47,8 @@ H = TypeVar("H", bound="HubContext")
 TREE_CACHE_ENTRIES = 300_000
 """Decoded trees kept in memory, counted in files (about 300 bytes each): enough for a few
 commits of 100,000 files, so paging through one decodes it once."""
+LINEAGE_CACHE_WEIGHT = 200_000
+"""Lineage walks kept in memory, counted in nodes and edges (a few hundred bytes each)."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +81,12 @@ class HubContext:
         self.config = config or HubConfig.from_env(home=home, user=user)
         self.user = self.config.user
         self._trees = TreeCache(TREE_CACHE_ENTRIES)
+        self._lineage_parts: WeightedLRU[tuple[str, bool, int], LineagePart] = WeightedLRU(
+            LINEAGE_CACHE_WEIGHT, lambda part: part.weight
+        )
 
     def as_user(self: H, user: str) -> H:
-        """This hub acted on by ``user``, sharing its open stores and tree cache.
+        """This hub acted on by ``user``, sharing its open stores, tree and lineage caches.
 
         For a long-lived server: one hub is opened once and each request acts as its own
         user through a copy made here, which costs nothing. Close only the original.
@@ -177,34 +184,30 @@ class HubContext:
 
     # -- lookup ----------------------------------------------------------------------------
     def _folder(self, conn: Connection, path: FolderPath) -> FolderRow:
-        folder = self.catalog.folder(conn, path.owner, path.type, path.folder)
-        if folder is None:
-            raise NotFound(
-                f"folder '{path}' does not exist; create it with 'assethub create {path}'."
-            )
-        return folder
+        return _existing(self.catalog.folder(conn, path.owner, path.type, path.folder), path)
 
     def _asset(self, conn: Connection, path: AssetPath, needed: str = "read") -> AssetRow:
         folder = self._folder(conn, path.folder_path)
         self._authorize(conn, folder, needed)
-        asset = self.catalog.asset(conn, folder, path.name)
-        if asset is None:
-            raise NotFound(
-                f"asset '{path}' does not exist; create it with 'assethub create {path}'."
-            )
-        return asset
+        return _existing(self.catalog.asset(conn, folder, path.name), path)
 
     def _resolve(self, conn: Connection, ref: str | AssetRef, needed: str = "read") -> Resolved:
+        """What ``ref`` names; its folder, asset, ref row and the commit of that full id come
+        from one query (``lookup``), then are checked in the order ``_asset`` checks them."""
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
-        asset = self._asset(conn, parsed.path, needed)
-        name = parsed.ref
+        path, name = parsed.path, parsed.ref
+        found = self.catalog.lookup(conn, path.owner, path.type, path.folder, path.name, name)
+        folder, asset, row, full_id = found
+        self._authorize(conn, _existing(folder, path.folder_path), needed)
+        asset = _existing(asset, path)
         if name == DRAFT:
             if asset.type != "dataset":
                 raise InvalidInput(f"'{parsed.path}' is a model; only datasets have a draft.")
             return Resolved(asset, name, "draft", None)
-        row = self.catalog.ref(conn, asset.id, name)
         if row is not None:
             return Resolved(asset, name, row.kind, row.commit_id)
+        if full_id is not None:
+            return Resolved(asset, full_id, "commit", full_id)
         if looks_like_commit_prefix(name):
             matches = self.meta.commits_with_prefix(conn, asset.id, name)
             if len(matches) > 1:
@@ -341,6 +344,17 @@ class HubContext:
     def _ensure_new_name(self, conn: Connection, asset: AssetRow, name: str) -> None:
         if self.catalog.ref(conn, asset.id, name) is not None:
             raise AlreadyExists(f"'{asset_path(asset)}' already has a ref named '{name}'.")
+
+
+R = TypeVar("R")
+
+
+def _existing(row: R | None, path: FolderPath | AssetPath) -> R:
+    """``row``, or the sentence that says the folder or asset at ``path`` does not exist."""
+    if row is None:
+        what = "asset" if isinstance(path, AssetPath) else "folder"
+        raise NotFound(f"{what} '{path}' does not exist; create it with 'assethub create {path}'.")
+    return row
 
 
 def _name(level: int) -> str:

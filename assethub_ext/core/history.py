@@ -8,7 +8,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .context import HubContext, asset_path
-from .errors import InvalidInput
+from .errors import InvalidInput, NotFound
 from .names import check_tree_path
 from .paging import check_limit, decode_cursor, encode_cursor
 from .tree import Tree, TreeChange, changes_after, diff_trees
@@ -22,6 +22,8 @@ MAX_LINEAGE_DEPTH = 50
 MAX_PATCH_TEXT = 256 * 1024
 """How much of a stored patch of uncommitted changes a diff carries as text."""
 _DIGEST = re.compile(r"[0-9a-f]{64}", re.ASCII)
+Edge = tuple[str, str, str]
+"""(from, to, kind): ``from`` made ``to``, as an ``input`` or as its ``parent``."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,26 @@ class LineageGraph:
     root: str
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     edges: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LineagePart:
+    """One direction of a lineage walk, kept between calls: nodes without ref names.
+
+    ``asked`` are the commits whose consumers and children a downstream walk read, and
+    ``answers`` what it read: the same question asked again tells whether the walk still
+    holds.
+    """
+
+    upstream: bool
+    nodes: dict[str, dict[str, Any]]
+    edges: tuple[Edge, ...]
+    asked: list[str]
+    answers: frozenset[Edge]
+
+    @property
+    def weight(self) -> int:
+        return len(self.nodes) + len(self.edges) + len(self.answers)
 
 
 def _side_by_side(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -145,76 +167,149 @@ class HistoryOps(HubContext):
     def lineage(
         self, ref: str, *, up: bool = True, down: bool = False, depth: int = 10
     ) -> LineageGraph:
-        """Walk inputs and parents upstream, consumers and children downstream."""
+        """Walk inputs and parents upstream, consumers and children downstream.
+
+        The walk of a commit is kept (``LineagePart``) and checked before it is reused;
+        which refs name each node is read fresh on every call, since refs move while the
+        graph stays.
+        """
         if not 1 <= depth <= MAX_LINEAGE_DEPTH:
             raise InvalidInput(f"--depth must be between 1 and {MAX_LINEAGE_DEPTH}.")
-        _, start = self.resolve_commit(ref)
         with self.meta.read() as conn:
-            graph = LineageGraph(start.id)
-            rows = self._add_nodes(conn, graph, [start.id])
-            if up:
-                self._walk(conn, graph, start.id, depth, rows, upstream=True)
-            if down:
-                self._walk(conn, graph, start.id, depth, rows, upstream=False)
-        return graph
+            start = self._resolve(conn, ref).commit_id
+            if start is not None:
+                return self._lineage_of(conn, start, up, down, depth)
+        start = self.resolve_commit(ref)[1].id  # a draft, snapshotted as any use of it is
+        with self.meta.read() as conn:
+            return self._lineage_of(conn, start, up, down, depth)
 
-    def _walk(
-        self,
-        conn: Connection,
-        graph: LineageGraph,
-        start: str,
-        depth: int,
-        rows: dict[str, CommitRow],
-        *,
-        upstream: bool,
-    ) -> None:
-        """Breadth-first from ``start``; ``rows`` holds the commits already read for nodes."""
+    def _lineage_of(
+        self, conn: Connection, start: str, up: bool, down: bool, depth: int
+    ) -> LineageGraph:
+        """The graph from the kept walks that still hold (walked again where one does not).
+
+        One query gives both the refs naming each node and which nodes still exist; a kept
+        walk holds when the commits it shows are exactly those that exist (a forced delete
+        removes some, a pull brings in a missing input) and, downstream, when the commits
+        it asked about still have the same consumers and children (new commits add some).
+        Upstream, a commit's parents and inputs are part of it and never change.
+        """
+        wanted = [(True, depth if up else 0)] + ([(False, depth)] if down else [])
+        parts = [self._kept_part(conn, start, d, upstream=u) for u, d in wanted]
+        names = self.catalog.refs_naming(conn, list(_union(parts)))
+        if start not in names:
+            raise NotFound(f"commit {start[:12]} does not exist.")
+        if not all(self._still_holds(conn, part, names) for part in parts):
+            parts = [self._walked_part(conn, start, d, upstream=u) for u, d in wanted]
+            names = self.catalog.refs_naming(conn, list(_union(parts)))
+        nodes = _union(parts)
+        edges = dict.fromkeys(edge for part in parts for edge in part.edges)
+        return LineageGraph(
+            start,
+            {i: _labelled(node, names.get(i, [])) for i, node in nodes.items()},
+            [{"from": src, "to": dst, "kind": kind} for src, dst, kind in edges],
+        )
+
+    def _kept_part(
+        self, conn: Connection, start: str, depth: int, *, upstream: bool
+    ) -> LineagePart:
+        """The kept walk from ``start``, unchecked; walked now when none is kept."""
+        kept = self._lineage_parts.get((start, upstream, depth))
+        return kept or self._walked_part(conn, start, depth, upstream=upstream)
+
+    def _walked_part(
+        self, conn: Connection, start: str, depth: int, *, upstream: bool
+    ) -> LineagePart:
+        part = self._walk(conn, start, depth, upstream=upstream)
+        self._lineage_parts.put((start, upstream, depth), part)
+        return part
+
+    def _still_holds(
+        self, conn: Connection, part: LineagePart, names: dict[str, list[str]]
+    ) -> bool:
+        """Whether ``part`` still holds, given ``names`` (every existing commit it shows)."""
+        for commit_id, node in part.nodes.items():
+            if bool(node.get("missing")) == (commit_id in names):
+                return False
+        return part.upstream or self._made_from(conn, part.asked) == part.answers
+
+    def _made_from(self, conn: Connection, ids: list[str]) -> frozenset[Edge]:
+        """The (from, to, kind) edges of commits made from ``ids``: consumers and children."""
+        made = [(i, c, "input") for i, c in self.meta.consumers_of(conn, ids)]
+        made += [(p, c, "parent") for p, c in self.meta.children_of(conn, ids)]
+        return frozenset(made)
+
+    def _walk(self, conn: Connection, start: str, depth: int, *, upstream: bool) -> LineagePart:
+        """Breadth-first from ``start``, ``depth`` steps; nodes carry no ref names."""
+        rows = self.meta.get_commits(conn, [start])
+        nodes = self._nodes(conn, [start], rows)
+        edges: dict[Edge, None] = {}
+        asked: list[str] = []
+        answers: set[Edge] = set()
         frontier, seen = [start], {start}
         for _ in range(depth):
             if not frontier:
-                return
-            pairs: list[
-                tuple[str, str, str]
-            ] = []  # (from, to, kind) with from -> to meaning "made"
+                break
             if upstream:
+                pairs: list[Edge] = []
                 for c in (rows[i] for i in frontier if i in rows):
                     pairs += [(i["commit"], c.id, "input") for i in c.lineage.get("inputs", [])]
                     pairs += [(p, c.id, "parent") for p in c.parents]
                 nxt = [src for src, _, _ in pairs]
             else:
-                pairs += [(i, c, "input") for i, c in self.meta.consumers_of(conn, frontier)]
-                pairs += [(p, c, "parent") for p, c in self.meta.children_of(conn, frontier)]
+                pairs = sorted(self._made_from(conn, frontier))
+                asked += frontier
+                answers.update(pairs)
                 nxt = [dst for _, dst, _ in pairs]
-            for src, dst, kind in pairs:
-                edge = {"from": src, "to": dst, "kind": kind}
-                if edge not in graph.edges:
-                    graph.edges.append(edge)
+            edges.update(dict.fromkeys(pairs))
             frontier = [n for n in dict.fromkeys(nxt) if n not in seen]
             seen.update(frontier)
-            rows.update(self._add_nodes(conn, graph, frontier))
+            found = self.meta.get_commits(conn, frontier)
+            rows.update(found)
+            nodes.update(self._nodes(conn, frontier, found))
+        return LineagePart(upstream, nodes, tuple(edges), asked, frozenset(answers))
 
-    def _add_nodes(
-        self, conn: Connection, graph: LineageGraph, ids: list[str]
-    ) -> dict[str, CommitRow]:
-        """Add ``ids`` as nodes; returns their commit rows (missing ones are marked, not read)."""
-        found = self.meta.get_commits(conn, ids)
-        names = self.catalog.refs_naming(conn, list(found))
+    def _nodes(
+        self, conn: Connection, ids: list[str], found: dict[str, CommitRow]
+    ) -> dict[str, dict[str, Any]]:
+        """The nodes of ``ids`` (those not in ``found`` marked missing), without ref names."""
         assets: dict[int, str] = {}
+        nodes: dict[str, dict[str, Any]] = {}
         for commit_id in ids:
             commit = found.get(commit_id)
             if commit is None:
-                graph.nodes[commit_id] = {"id": commit_id, "missing": True}
+                nodes[commit_id] = {"id": commit_id, "missing": True}
                 continue
             if commit.asset_id not in assets:
                 assets[commit.asset_id] = str(
                     asset_path(self.catalog.asset_by_id(conn, commit.asset_id))
                 )
-            graph.nodes[commit_id] = {
+            nodes[commit_id] = {
                 "id": commit_id,
                 "asset": assets[commit.asset_id],
                 "kind": commit.kind,
-                "refs": names.get(commit_id, []),
                 "message": commit.message,
                 "created_at": commit.created_at,
             }
-        return found
+        return nodes
+
+
+def _union(parts: list[LineagePart]) -> dict[str, dict[str, Any]]:
+    nodes: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        nodes.update(part.nodes)
+    return nodes
+
+
+def _labelled(node: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """A kept node with the names of the refs that point at it now (a new dict)."""
+    if node.get("missing"):
+        return dict(node)
+    return {
+        "id": node["id"],
+        "asset": node["asset"],
+        "kind": node["kind"],
+        "refs": names,
+        "message": node["message"],
+        "created_at": node["created_at"],
+    }

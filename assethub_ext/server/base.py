@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
@@ -23,6 +24,7 @@ from ..core.names import quote
 from .cache import CACHE_MIB, CACHE_SETTING, IMMUTABLE, ResponseCache
 
 if TYPE_CHECKING:
+    from ..core.context import Resolved
     from ..core.hub import Hub
 
 AUTH_RESOURCE = "assethub_ext:assets"
@@ -50,9 +52,9 @@ class AssetHubHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
 
     # -- the acting user -------------------------------------------------------------------
-    @property
+    @cached_property
     def hub(self) -> Hub:
-        """The hub of the server's configuration, acted on by the signed-in user."""
+        """The hub of the server's configuration, acted on by the signed-in user (one per request)."""
         root: Hub | None = self.settings.get(HUB_SETTING)
         if root is None:
             from ..core.hub import Hub
@@ -70,28 +72,37 @@ class AssetHubHandler(APIHandler):
 
     # -- answers that cannot change --------------------------------------------------------
     def names_a_commit(self, ref: str) -> bool:
-        """Check that the signed-in user may read ``ref``; true when it is a full commit id.
+        """Check that the signed-in user may read ``ref``; true when it is a full commit id."""
+        return pinned(ref, self.hub.resolve(ref))
 
-        Whatever answers from a commit id alone never changes, so it may come from the
-        response cache, and clients may keep it (``Cache-Control: immutable``).
-        """
-        resolved = self.hub.resolve(ref)
-        return resolved.kind == "commit" and ref.endswith(f":{resolved.commit_id}")
+    def finish_json(
+        self,
+        build: Callable[[], tuple[dict[str, Any], str | None]],
+        *,
+        key: str | None,
+        immutable: bool = False,
+    ) -> None:
+        """Finish with the answer kept under ``key``, or with the one ``build()`` makes.
 
-    def finish_json(self, build: Callable[[], dict[str, Any]], *, immutable: bool) -> None:
-        """Finish with ``build()``; an ``immutable`` answer comes from the cache when kept there.
-
-        Callers decide ``immutable`` with ``names_a_commit`` for every ref the answer depends
-        on, which is also what checks the signed-in user's access before a cached answer.
-        A matching ``If-None-Match`` gets a 304 without a body.
+        ``key`` (``answer_key``) names what fixes the answer: full commit ids, and the
+        query's other arguments; None when nothing does (a draft). Callers make it from refs
+        they resolved for the signed-in user, which is what checks access before a kept
+        answer goes out. ``build`` returns the answer and the key of what it was made from:
+        a branch that moved since it was resolved gives an answer about its new commit, sent
+        but not kept under the old one. Every kept answer has a strong ETag (304 on a
+        matching ``If-None-Match``); ``immutable`` (the URL names commits by full id) also
+        lets clients keep it.
         """
         cache = self.responses
-        if not immutable or cache is None:
-            self.finish(build())
-            return
-        url = self.request.uri or ""
-        kept = cache.get(url) or cache.keep(url, json_encode(build()).encode("utf-8"))
-        self.set_header("Cache-Control", IMMUTABLE)
+        kept = cache.get(key) if cache is not None and key is not None else None
+        if kept is None:
+            answer, made_of = build()
+            if cache is None or key is None or made_of != key:
+                self.finish(answer)
+                return
+            kept = cache.keep(key, json_encode(answer).encode("utf-8"))
+        if immutable:
+            self.set_header("Cache-Control", IMMUTABLE)
         self.set_header("ETag", kept[1])
         self.finish(None if self.not_modified() else kept[0])
 
@@ -187,6 +198,20 @@ class AssetHubHandler(APIHandler):
             log.warning("%d %s: %s", value.http_status, self._request_summary(), value)
             return
         super().log_exception(typ, value, tb)
+
+
+def pinned(ref: str, resolved: Resolved) -> bool:
+    """True when ``ref`` names a commit by its full id (not a branch named like one).
+
+    Whatever answers from commit ids alone never changes: clients may keep it
+    (``Cache-Control: immutable``).
+    """
+    return resolved.kind == "commit" and ref.endswith(f":{resolved.commit_id}")
+
+
+def answer_key(endpoint: str, *parts: object) -> str:
+    """A response cache key: the endpoint and what fixes its answer, one per line."""
+    return "\n".join(map(str, (endpoint, *parts)))
 
 
 def _http_message(exc: HTTPError) -> str:

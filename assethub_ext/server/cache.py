@@ -1,10 +1,13 @@
 """Answers that cannot change, kept serialised: a repeated page is a dictionary lookup.
 
-Only answers addressed by full commit ids go in (a commit's tree pages, a log page that a
-cursor of commit ids continues, the diff of two commits): commits are immutable, so a kept
-body is never stale. Keys are URLs, shared by all users, because a body holds nothing
-particular to who asked; a handler still resolves the request's refs for the signed-in
-user (``Hub.resolve``, the core's one permission check) before it answers from here.
+An answer goes in under a key naming what fixes it (``base.answer_key``): a tree page or
+the first log page by the commit its ref resolved to, a log page a cursor continues by its
+asset and cursor, the diff of two commits by their full ids. Commits are immutable, so a
+kept body is never stale; asked by branch, the branch is resolved on every request and
+the answer kept under the commit it names now. Keys are shared by all users, because a
+body holds nothing particular to who asked; a handler still resolves the request's refs
+for the signed-in user (``Hub.resolve``, the core's one permission check) before it
+answers from here.
 """
 
 from __future__ import annotations

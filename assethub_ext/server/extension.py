@@ -27,7 +27,14 @@ from ..core.history import MAX_LINEAGE_DEPTH
 from ..core.names import check_tree_path, parse_asset_path, parse_folder_path, quote
 from ..core.pins import PinFile, lock_path_for
 from . import views
-from .base import AUTH_RESOURCE, HUB_SETTING, AssetHubHandler, RangeNotSatisfiable
+from .base import (
+    AUTH_RESOURCE,
+    HUB_SETTING,
+    AssetHubHandler,
+    RangeNotSatisfiable,
+    answer_key,
+    pinned,
+)
 from .cache import IMMUTABLE
 
 __all__ = ["AUTH_RESOURCE", "AssetHubExtension", "api_handlers"]
@@ -134,18 +141,29 @@ class RefsHandler(AssetHubHandler):
 
 
 class LogHandler(AssetHubHandler):
-    """A page of history; a page a cursor continues is fixed by the commit ids it holds."""
+    """A page of history: fixed by its head commit, or by the commit ids its cursor holds."""
 
     @tornado.web.authenticated
     @authorized
     def get(self) -> None:
         ref, cursor = self.required_arg("ref"), self.optional_arg("cursor")
         limit = self.int_arg("limit", PAGE)
-        immutable = self.names_a_commit(ref) or cursor is not None
-        self.finish_json(
-            lambda: views.log_page(self.hub.log_page(ref, limit=limit, cursor=cursor)),
-            immutable=immutable,
-        )
+        resolved = self.hub.resolve(ref)
+        key: str | None
+        if cursor is not None:  # of this asset, and not of another that once had its id
+            asset = resolved.asset
+            key = answer_key("log", asset.id, asset.created_at, limit, cursor)
+        else:
+            key = answer_key("log", resolved.commit_id, limit) if resolved.commit_id else None
+
+        def build() -> tuple[dict[str, Any], str | None]:
+            page = self.hub.log_page(ref, limit=limit, cursor=cursor)
+            if cursor is not None:
+                return views.log_page(page), key
+            head = page.items[0].id if page.items else None
+            return views.log_page(page), answer_key("log", head, limit)
+
+        self.finish_json(build, key=key, immutable=cursor is not None or pinned(ref, resolved))
 
 
 class CommitHandler(AssetHubHandler):
@@ -161,12 +179,16 @@ class TreeHandler(AssetHubHandler):
     def get(self) -> None:
         ref, prefix = self.required_arg("ref"), self.arg("prefix", "")
         limit, cursor = self.int_arg("limit", PAGE), self.optional_arg("cursor")
-        self.finish_json(
-            lambda: views.tree_page(
-                *self.hub.tree_page(ref, prefix=prefix, limit=limit, cursor=cursor)
-            ),
-            immutable=self.names_a_commit(ref),
-        )
+        resolved = self.hub.resolve(ref)
+
+        def key(commit_id: str | None) -> str | None:
+            return answer_key("tree", commit_id, prefix, limit, cursor) if commit_id else None
+
+        def build() -> tuple[dict[str, Any], str | None]:
+            head, page = self.hub.tree_page(ref, prefix=prefix, limit=limit, cursor=cursor)
+            return views.tree_page(head, page), key(head.id)
+
+        self.finish_json(build, key=key(resolved.commit_id), immutable=pinned(ref, resolved))
 
 
 class DiffHandler(AssetHubHandler):
@@ -177,10 +199,12 @@ class DiffHandler(AssetHubHandler):
     def get(self) -> None:
         a, b = self.required_arg("a"), self.required_arg("b")
         limit, cursor = self.int_arg("limit", PAGE), self.optional_arg("cursor")
-        pinned = [self.names_a_commit(ref) for ref in (a, b)]  # both checked for access
+        both = all([self.names_a_commit(ref) for ref in (a, b)])  # both checked for access
+        key = answer_key("diff", a, b, limit, cursor) if both else None  # it names a and b
         self.finish_json(
-            lambda: views.diff(*self.hub.diff_page(a, b, limit=limit, cursor=cursor)),
-            immutable=all(pinned),
+            lambda: (views.diff(*self.hub.diff_page(a, b, limit=limit, cursor=cursor)), key),
+            key=key,
+            immutable=both,
         )
 
 

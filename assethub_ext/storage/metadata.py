@@ -40,6 +40,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
+    bindparam,
     create_engine,
     event,
     func,
@@ -209,6 +211,79 @@ group_members = Table(
 )
 
 
+# -- statements every request runs, built once ---------------------------------------------
+# Building a statement costs SQLAlchemy more than SQLite takes to run it (about 120 us
+# against 80 us on a 2-CPU VM): the lookups that resolve a ref and check a permission on
+# every API request are built here with bound parameters and only executed per call.
+
+
+def _ids(name: str = "ids") -> Any:
+    return bindparam(name, expanding=True)
+
+
+_FOLDER_NAMED = (
+    folders.c.owner == bindparam("owner"),
+    folders.c.type == bindparam("type"),
+    folders.c.name == bindparam("name"),
+)
+_FOLDER = select(folders).where(*_FOLDER_NAMED)
+_FOLDER_BY_ID = select(folders).where(folders.c.id == bindparam("id"))
+_ASSET = select(assets).where(
+    assets.c.folder_id == bindparam("folder_id"), assets.c.name == bindparam("name")
+)
+_LOOKUP = (
+    select(
+        folders,
+        *(
+            column.label(f"asset_{column.name}")
+            for column in assets.c
+            if column.name != "folder_id"
+        ),
+        refs.c.name.label("ref_name"),
+        refs.c.kind.label("ref_kind"),
+        refs.c.commit_id.label("ref_commit_id"),
+        refs.c.updated_at.label("ref_updated_at"),
+        commits.c.id.label("commit_id"),
+    )
+    .select_from(
+        folders.outerjoin(
+            assets, and_(assets.c.folder_id == folders.c.id, assets.c.name == bindparam("asset"))
+        )
+        .outerjoin(refs, and_(refs.c.asset_id == assets.c.id, refs.c.name == bindparam("ref")))
+        .outerjoin(
+            commits, and_(commits.c.asset_id == assets.c.id, commits.c.id == bindparam("ref"))
+        )
+    )
+    .where(*_FOLDER_NAMED)
+)
+_ASSET_BY_ID = select(assets).where(assets.c.id == bindparam("id"))
+_REF = select(refs).where(
+    refs.c.asset_id == bindparam("asset_id"), refs.c.name == bindparam("name")
+)
+_REFS_NAMING = (
+    select(commits.c.id, refs.c.name)
+    .select_from(commits.outerjoin(refs, refs.c.commit_id == commits.c.id))
+    .where(commits.c.id.in_(_ids()))
+    .order_by(refs.c.name)
+)
+_GRANTS = select(grants).where(grants.c.folder_id == bindparam("folder_id"))
+_GROUPS_OF = select(group_members.c.group_name).where(group_members.c.member == bindparam("user"))
+_COMMITS = select(commits).where(commits.c.id.in_(_ids()))
+_PARENTS = (
+    select(commit_parents)
+    .where(commit_parents.c.commit_id.in_(_ids()))
+    .order_by(commit_parents.c.position)
+)
+_CHILDREN = select(commit_parents).where(commit_parents.c.parent_id.in_(_ids()))
+_CONSUMERS = select(commit_inputs).where(commit_inputs.c.input_id.in_(_ids()))
+_WITH_PREFIX = (
+    select(commits.c.id)
+    .where(commits.c.id >= bindparam("low"), commits.c.id < bindparam("high"))
+    .where(commits.c.asset_id + 0 == bindparam("asset_id"))
+    .limit(bindparam("limit"))
+)
+
+
 def _create_v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=V1_TABLES)
 
@@ -358,13 +433,9 @@ class MetadataStore:
         if not ids:
             return {}
         parents: dict[str, list[str]] = {i: [] for i in ids}
-        for row in conn.execute(
-            select(commit_parents)
-            .where(commit_parents.c.commit_id.in_(ids))
-            .order_by(commit_parents.c.position)
-        ):
+        for row in conn.execute(_PARENTS, {"ids": list(ids)}):
             parents[row.commit_id].append(row.parent_id)
-        rows = conn.execute(select(commits).where(commits.c.id.in_(ids)))
+        rows = conn.execute(_COMMITS, {"ids": list(ids)})
         return {row.id: _row_to_commit(row, parents[row.id]) for row in rows}
 
     def commits_with_prefix(
@@ -374,15 +445,12 @@ class MetadataStore:
 
         A range on the primary key ("g" sorts after every hex digit), not a LIKE: a LIKE with
         ESCAPE cannot use the index and scanned every commit of the asset, so resolving an
-        id cost time in proportion to the asset's history.
+        id cost time in proportion to the asset's history. The asset is compared as
+        ``asset_id + 0`` for the same reason: SQLite otherwise prefers the index on
+        ``(asset_id, created_at)`` to the range, and again read every commit of the asset.
         """
-        query = (
-            select(commits.c.id)
-            .where(commits.c.id >= prefix, commits.c.id < prefix + "g")
-            .where(commits.c.asset_id == asset_id)
-            .limit(limit)
-        )
-        return list(conn.execute(query).scalars())
+        bounds = {"low": prefix, "high": prefix + "g", "asset_id": asset_id, "limit": limit}
+        return list(conn.execute(_WITH_PREFIX, bounds).scalars())
 
     def latest_snapshot(self, conn: Connection, asset_id: int, tree: str) -> CommitRow | None:
         query = (
@@ -398,12 +466,12 @@ class MetadataStore:
 
     def children_of(self, conn: Connection, ids: Sequence[str]) -> list[tuple[str, str]]:
         """(parent, child) pairs for the given parents."""
-        rows = conn.execute(select(commit_parents).where(commit_parents.c.parent_id.in_(ids)))
+        rows = conn.execute(_CHILDREN, {"ids": list(ids)})
         return [(row.parent_id, row.commit_id) for row in rows]
 
     def consumers_of(self, conn: Connection, ids: Sequence[str]) -> list[tuple[str, str]]:
         """(input, commit) pairs: commits whose lineage names one of ``ids`` as an input."""
-        rows = conn.execute(select(commit_inputs).where(commit_inputs.c.input_id.in_(ids)))
+        rows = conn.execute(_CONSUMERS, {"ids": list(ids)})
         return [(row.input_id, row.commit_id) for row in rows]
 
     def ancestors(
@@ -618,11 +686,7 @@ class Catalog:
     # -- folders ---------------------------------------------------------------------------
     @staticmethod
     def folder(conn: Connection, owner: str, type_: str, name: str) -> FolderRow | None:
-        row = conn.execute(
-            select(folders).where(
-                folders.c.owner == owner, folders.c.type == type_, folders.c.name == name
-            )
-        ).first()
+        row = conn.execute(_FOLDER, {"owner": owner, "type": type_, "name": name}).first()
         return _folder(row) if row else None
 
     @staticmethod
@@ -649,12 +713,41 @@ class Catalog:
         conn.execute(grants.delete().where(grants.c.folder_id == folder_id))
         conn.execute(folders.delete().where(folders.c.id == folder_id))
 
+    @staticmethod
+    def lookup(
+        conn: Connection, owner: str, type_: str, folder: str, asset: str, ref: str
+    ) -> tuple[FolderRow | None, AssetRow | None, RefRow | None, str | None]:
+        """A folder, its asset, the asset's ref named ``ref`` and its commit whose full id is
+        ``ref``, as far as they exist.
+
+        One query for what resolving any ref needs (the caller still decides, in order,
+        what to say when one is missing, and checks the folder's permission in between).
+        """
+        row = conn.execute(
+            _LOOKUP,
+            {"owner": owner, "type": type_, "name": folder, "asset": asset, "ref": ref},
+        ).first()
+        if row is None:
+            return None, None, None, None
+        found = _folder(row)
+        if row.asset_id is None:
+            return found, None, None, None
+        asset_row = AssetRow(
+            row.asset_id,
+            found,
+            row.asset_name,
+            row.asset_type,
+            row.asset_description,
+            row.asset_created_at,
+            row.asset_created_by,
+        )
+        named = RefRow(row.ref_name, row.ref_kind, row.ref_commit_id, row.ref_updated_at)
+        return found, asset_row, named if row.ref_name is not None else None, row.commit_id
+
     # -- assets ----------------------------------------------------------------------------
     @staticmethod
     def asset(conn: Connection, folder: FolderRow, name: str) -> AssetRow | None:
-        row = conn.execute(
-            select(assets).where(assets.c.folder_id == folder.id, assets.c.name == name)
-        ).first()
+        row = conn.execute(_ASSET, {"folder_id": folder.id, "name": name}).first()
         return (
             AssetRow(
                 row.id, folder, row.name, row.type, row.description, row.created_at, row.created_by
@@ -665,8 +758,8 @@ class Catalog:
 
     @staticmethod
     def asset_by_id(conn: Connection, asset_id: int) -> AssetRow:
-        row = conn.execute(select(assets).where(assets.c.id == asset_id)).one()
-        folder = _folder(conn.execute(select(folders).where(folders.c.id == row.folder_id)).one())
+        row = conn.execute(_ASSET_BY_ID, {"id": asset_id}).one()
+        folder = _folder(conn.execute(_FOLDER_BY_ID, {"id": row.folder_id}).one())
         return AssetRow(
             row.id, folder, row.name, row.type, row.description, row.created_at, row.created_by
         )
@@ -791,9 +884,7 @@ class Catalog:
     # -- refs ------------------------------------------------------------------------------
     @staticmethod
     def ref(conn: Connection, asset_id: int, name: str) -> RefRow | None:
-        row = conn.execute(
-            select(refs).where(refs.c.asset_id == asset_id, refs.c.name == name)
-        ).first()
+        row = conn.execute(_REF, {"asset_id": asset_id, "name": name}).first()
         return RefRow(row.name, row.kind, row.commit_id, row.updated_at) if row else None
 
     @staticmethod
@@ -805,15 +896,15 @@ class Catalog:
 
     @staticmethod
     def refs_naming(conn: Connection, commit_ids: Sequence[str]) -> dict[str, list[str]]:
-        """The names of the refs pointing at each of ``commit_ids`` (one query for a graph)."""
-        query = (
-            select(refs.c.commit_id, refs.c.name)
-            .where(refs.c.commit_id.in_(commit_ids))
-            .order_by(refs.c.name)
-        )
+        """Each of ``commit_ids`` that exists, with the names of the refs pointing at it.
+
+        One query for a whole graph: which of its commits are still there, and their labels.
+        """
         named: dict[str, list[str]] = {}
-        for row in conn.execute(query):
-            named.setdefault(row.commit_id, []).append(row.name)
+        for row in conn.execute(_REFS_NAMING, {"ids": list(commit_ids)}):
+            names = named.setdefault(row.id, [])
+            if row.name is not None:
+                names.append(row.name)
         return named
 
     @staticmethod
@@ -896,7 +987,7 @@ class Catalog:
     # -- grants ----------------------------------------------------------------------------
     @staticmethod
     def grants_for(conn: Connection, folder_id: int) -> dict[str, str]:
-        rows = conn.execute(select(grants).where(grants.c.folder_id == folder_id))
+        rows = conn.execute(_GRANTS, {"folder_id": folder_id})
         return {row.principal: row.level for row in rows}
 
     @staticmethod
@@ -946,8 +1037,7 @@ class Catalog:
 
     @staticmethod
     def groups_of(conn: Connection, user: str) -> list[str]:
-        query = select(group_members.c.group_name).where(group_members.c.member == user)
-        return list(conn.execute(query).scalars())
+        return list(conn.execute(_GROUPS_OF, {"user": user}).scalars())
 
     # -- whole-hub listings (fsck, gc) -------------------------------------------------------
     @staticmethod
