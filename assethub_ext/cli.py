@@ -560,7 +560,8 @@ def lineage(ref: str, up: bool, depth: int, as_json: bool) -> None:
     def label(commit_id: str) -> str:
         node = graph.nodes.get(commit_id, {})
         names = ",".join(node.get("refs", []))
-        return f"{node.get('asset', '?')}:{names or commit_id[:12]}"
+        asset = node.get("asset", "(not readable)" if node.get("restricted") else "?")
+        return f"{asset}:{names or commit_id[:12]}"
 
     click.echo(label(graph.root))
     arrow = "<-" if up else "->"

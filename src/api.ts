@@ -131,6 +131,7 @@ export interface ILineageNode {
   refs?: string[];
   message?: string;
   missing?: boolean;
+  restricted?: boolean;
 }
 
 export interface ILineageEdge {

@@ -66,6 +66,24 @@ def test_run_lets_you_use_as_input_and_edit_lets_you_change(shared: tuple[Hub, H
         bob.log(DS)
 
 
+def test_lineage_shows_only_an_id_where_the_caller_may_not_read(
+    shared: tuple[Hub, Hub, Path],
+) -> None:
+    """Bob's private model made from Alice's data: Alice's downstream walk reaches it."""
+    alice, bob, tmp = shared
+    alice.share("alice/dataset/cv", "bob", "run")
+    bob.commit(
+        f"{BOB_MODEL}:main", str(write_files(tmp / "w", {"w": "1"})), inputs=[DS], message="secret"
+    )
+    model_id = bob.resolve_commit(f"{BOB_MODEL}:main")[1].id
+    hidden = alice.lineage(DS, up=False, down=True).nodes[model_id]
+    assert hidden == {"id": model_id, "restricted": True}
+    assert bob.lineage(f"{BOB_MODEL}:main").nodes[model_id]["message"] == "secret"
+    bob.share("bob/model/cls", "alice", "read")
+    shown = alice.lineage(DS, up=False, down=True).nodes[model_id]
+    assert shown["asset"] == BOB_MODEL and shown["message"] == "secret"
+
+
 def test_everyone_grant_and_delete_refused_while_in_use(shared: tuple[Hub, Hub, Path]) -> None:
     alice, bob, tmp = shared
     alice.share("alice/dataset/cv", "*", "run")

@@ -402,10 +402,13 @@ async def test_a_kept_lineage_names_the_refs_of_now_and_checks_access_each_time(
     """The walk of a commit is kept; ref names and the caller's access are fresh per request."""
     pinned, query = f"{M}:{filled['first']}", {"direction": "both", "depth": "3"}
 
-    async def refs_by_node(user: str = "alice") -> dict[str, list[str]]:
+    async def refs_by_node(user: str = "alice") -> dict[str, list[str] | None]:
+        """Refs by node; None for a node in a folder ``user`` may not read."""
         response = await call("GET", "lineage", user=user, ref=pinned, **query)
         assert "immutable" not in response.headers.get("Cache-Control", "")
-        return {n["id"]: n["refs"] for n in ok(response)["nodes"]}
+        nodes = ok(response)["nodes"]
+        assert all(n.get("restricted") != ("refs" in n) for n in nodes)
+        return {n["id"]: n.get("refs") for n in nodes}
 
     before = await refs_by_node()
     assert before[filled["first"]] == ["main"] and before[filled["second"]] == ["exp"]
@@ -416,7 +419,13 @@ async def test_a_kept_lineage_names_the_refs_of_now_and_checks_access_each_time(
     assert after[filled["first"]] == [] and after[filled["second"]] == ["exp", "main"]
     grant = {"folder": "alice/model/cls", "principal": "bob", "level": "read"}
     ok(await call("PUT", "grants", body=grant))
-    assert await refs_by_node("bob") == after
+    as_bob = await refs_by_node("bob")
+    assets = {
+        n["id"]: n["asset"] for n in ok(await call("GET", "lineage", ref=pinned, **query))["nodes"]
+    }
+    assert as_bob.keys() == after.keys() == assets.keys()
+    for node, refs in as_bob.items():  # bob reads the model folder, not the data it used
+        assert refs == (after[node] if assets[node].startswith("alice/model/cls/") else None)
     ok(await call("PUT", "grants", body={**grant, "level": None}))
     refused(await call("GET", "lineage", user="bob", ref=pinned, **query), 403, "forbidden")
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .context import HubContext, asset_path
 from .errors import InvalidInput, NotFound
-from .names import check_tree_path
+from .names import check_tree_path, parse_asset_path
 from .paging import check_limit, decode_cursor, encode_cursor
 from .tree import Tree, TreeChange, changes_after, diff_trees
 
@@ -204,11 +205,31 @@ class HistoryOps(HubContext):
             names = self.catalog.refs_naming(conn, list(_union(parts)))
         nodes = _union(parts)
         edges = dict.fromkeys(edge for part in parts for edge in part.edges)
+        readable = self._readable_assets(conn, nodes.values())
         return LineageGraph(
             start,
-            {i: _labelled(node, names.get(i, [])) for i, node in nodes.items()},
+            {
+                i: _labelled(node, names.get(i, []))
+                if node.get("asset", "") in readable
+                else _restricted(node)
+                for i, node in nodes.items()
+            },
             [{"from": src, "to": dst, "kind": kind} for src, dst, kind in edges],
         )
+
+    def _readable_assets(self, conn: Connection, nodes: Iterable[dict[str, Any]]) -> set[str]:
+        """The assets among ``nodes`` whose folders the caller may read: a walk crosses into
+        other people's folders (a dataset used by a private model), and what it finds there
+        is shown only as a commit id, never its asset, message or refs."""
+        paths = {node["asset"] for node in nodes if "asset" in node}
+        folders = {parse_asset_path(p).folder_path for p in paths}
+        allowed = {
+            folder
+            for folder in folders
+            if (row := self.catalog.folder(conn, folder.owner, folder.type, folder.folder))
+            and self.can(conn, row, "read")
+        }
+        return {p for p in paths if parse_asset_path(p).folder_path in allowed}
 
     def _kept_part(
         self, conn: Connection, start: str, depth: int, *, upstream: bool
@@ -299,6 +320,13 @@ def _union(parts: list[LineagePart]) -> dict[str, dict[str, Any]]:
     for part in parts:
         nodes.update(part.nodes)
     return nodes
+
+
+def _restricted(node: dict[str, Any]) -> dict[str, Any]:
+    """A node the caller may not read (or a missing one): its id and why it says no more."""
+    if node.get("missing"):
+        return dict(node)
+    return {"id": node["id"], "restricted": True}
 
 
 def _labelled(node: dict[str, Any], names: list[str]) -> dict[str, Any]:

@@ -67,4 +67,18 @@ describe('LineageGraph', () => {
     fire(node(`${M} m2 (gone)`), new MouseEvent('click', { bubbles: true }));
     expect(opened).toEqual([`${A}:v2`, 'alice/dataset/cv/raw:raw']);
   });
+
+  it('shows a commit in a folder the caller may not read as not readable, and never opens it', () => {
+    const opened: string[] = [];
+    const hidden: ILineage = {
+      root: 'v1',
+      nodes: [{ id: 'v1', asset: A, refs: ['v1'] }, { id: 'secret123456789', restricted: true }],
+      edges: [{ from: 'v1', to: 'secret123456789', kind: 'input' }]
+    };
+    mounted = mount(<LineageGraph lineage={hidden} open={ref => opened.push(ref)} />);
+    const node = mounted.host.querySelector('g[aria-label^="secret123456789"]')!;
+    expect(node.textContent).toContain('not readable');
+    fire(node, new MouseEvent('click', { bubbles: true }));
+    expect(opened).toEqual([]);
+  });
 });

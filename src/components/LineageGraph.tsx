@@ -54,7 +54,7 @@ export function place(lineage: ILineage): IPlaced[] {
 }
 
 function label(node: ILineageNode): [string, string] {
-  const name = node.asset ? node.asset.split('/').slice(-1)[0] : '?';
+  const name = node.asset ? node.asset.split('/').slice(-1)[0] : node.restricted ? 'not readable' : '?';
   const ref = node.refs && node.refs.length > 0 ? node.refs[0] : shortId(node.id);
   return [name, node.missing ? `${ref} (gone)` : ref];
 }
