@@ -119,7 +119,11 @@ def main() -> None:
         "| --- | ---: | ---: |",
         *[f"| {name} | {s:.2f} | {s / fastest:.1f}x |" for name, s in median.items()],
     ]
-    stem = HERE / "results" / f"{date.today()}-{platform.node()}-s3-download-choice"
+    stem = (
+        HERE
+        / "results"
+        / f"{date.today()}-{platform.node()}-{os.cpu_count()}cpu-s3-download-choice"
+    )
     stem.parent.mkdir(exist_ok=True)
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     record = {"mib": args.mib, "seconds": seconds, "median": median, "load": load}
