@@ -382,6 +382,20 @@ def _store_tmp(hub: Hub) -> list[str]:
     return os.listdir(os.path.join(hub.config.store, "tmp"))
 
 
+def _pushed(local: Callable[..., Hub], tmp_path: Path, files: dict[str, bytes | str]) -> Hub:
+    """A second embedded hub, after alice published ``files`` as v1 and pushed them."""
+    alice = local()
+    _dataset(alice, tmp_path / "in", files)
+    alice.push("team")
+    return local("second")
+
+
+def _nothing_landed(hub: Hub, digest: str) -> None:
+    assert hub.objects.missing([digest]) == {digest}
+    with pytest.raises((NotFound, PermissionDenied)):
+        hub.describe(DS)  # nothing of the asset is visible
+
+
 def _replace_object(shared: Hub, digest: str, data: bytes) -> None:
     """Put other bytes where the team hub keeps one large object (it never does so itself)."""
     store = shared.objects
@@ -402,16 +416,13 @@ def test_a_pulled_large_object_is_downloaded_once_and_stored_once(
     """From S3: one GET, written into this hub's store and nowhere else (no cache copy, no
     second file); from a folder on this machine: linked, not copied. Then checked out."""
     big = os.urandom(3 << 20)
-    alice = local()
-    _dataset(alice, tmp_path / "in", {"big.bin": big, "small.txt": "s"})
-    alice.push("team")
-    bob = local("second")
+    bob = _pushed(local, tmp_path, {"big.bin": big, "small.txt": "s"})
     with caplog.at_level(logging.INFO, logger="werkzeug"):
         assert bob.pull("team").objects == 3  # the two files and the tree
     digest = hash_bytes(big)
     stored = Path(bob.objects.local_files([digest])[digest])
     assert stored.read_bytes() == big and not stored.stat().st_mode & 0o222
-    assert _copies(tmp_path / "local-second", len(big)) == {
+    assert _copies(Path(bob.config.home), len(big)) == {
         (stored.stat().st_dev, stored.stat().st_ino)
     }
     assert _store_tmp(bob) == []
@@ -432,20 +443,15 @@ def test_a_corrupt_large_object_on_the_remote_is_refused_and_a_later_pull_works(
     local: Callable[..., Hub], team: Team, tmp_path: Path
 ) -> None:
     big = os.urandom(2 << 20)
-    alice = local()
-    _dataset(alice, tmp_path / "in", {"big.bin": big})
-    alice.push("team")
+    bob = _pushed(local, tmp_path, {"big.bin": big})
     digest = hash_bytes(big)
     with _open_team(team, "alice") as shared:
         _replace_object(shared, digest, os.urandom(len(big)))
-    bob = local("second")
     with pytest.raises(IntegrityError, match=rf"^object {digest[:12]} is corrupt") as refused:
         bob.pull("team")
     assert "\n" not in str(refused.value)
-    assert bob.objects.missing([digest]) == {digest} and _store_tmp(bob) == []
-    with pytest.raises((NotFound, PermissionDenied)):
-        bob.describe(DS)  # nothing of the asset is visible
-    assert bob.fsck().ok
+    _nothing_landed(bob, digest)
+    assert _store_tmp(bob) == [] and bob.fsck().ok
     with _open_team(team, "alice") as shared:
         _replace_object(shared, digest, big)
     bob.pull("team")
@@ -458,10 +464,7 @@ def test_a_pull_killed_mid_download_leaves_nothing_visible_and_the_rerun_complet
     local: Callable[..., Hub], team: Team, tmp_path: Path
 ) -> None:
     big = os.urandom(128 << 20)
-    alice = local()
-    _dataset(alice, tmp_path / "in", {"big.bin": big})
-    alice.push("team")
-    bob = local("second")
+    bob = _pushed(local, tmp_path, {"big.bin": big})
     partial = Path(bob.config.store) / "tmp"
     puller = subprocess.Popen(
         [sys.executable, "-m", "assethub_ext", "pull", "team"],
@@ -477,10 +480,7 @@ def test_a_pull_killed_mid_download_leaves_nothing_visible_and_the_rerun_complet
     puller.send_signal(signal.SIGKILL)
     assert puller.wait(timeout=60) == -signal.SIGKILL, "the pull ended before it was killed"
     assert 0 < sum(p.stat().st_size for p in partial.glob("*.obj")) < len(big)
-    digest = hash_bytes(big)
-    assert bob.objects.missing([digest]) == {digest}
-    with pytest.raises((NotFound, PermissionDenied)):
-        bob.describe(DS)
+    _nothing_landed(bob, hash_bytes(big))
     check = bob.fsck()
     assert check.ok and check.stray  # the cut-off download is a stray file, nothing more
 

@@ -19,7 +19,8 @@ complete (only what is missing travels again) and ``gc`` removes the rest.
 
 Reads go through a cache on this machine, itself a local object store: every byte is
 verified against its hash once on the way in, and repeated checkouts read local files
-(and can link large ones).
+(and can link large ones). A pull into a local store skips the cache (``export``): each
+large object is downloaded into that store's ``tmp/`` in one GET, hashed as it streams.
 """
 
 from __future__ import annotations
