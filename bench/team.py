@@ -16,7 +16,8 @@ the tools alternate which goes first, and the table shows medians as DVC / Asset
   model of their own, on PostgreSQL (a throwaway cluster from ``tests/servers.py``) and on
   SQLite; commits per second over the whole run.
 
-    python bench/team.py [--files 20000] [--repeat 3] [--small] [--out bench/results]
+    python bench/team.py [--files 20000] [--repeat 3] [--big-mib 1024] [--small]
+                         [--out bench/results] [--name NAME]
 """
 
 from __future__ import annotations
@@ -252,6 +253,9 @@ def main() -> None:
     parser.add_argument("--big-mib", type=int, default=1024, help="the large file's size")
     parser.add_argument("--small", action="store_true", help="2,000 files, 1 repetition")
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument(
+        "--name", default="", help="appended to the results' file names, to keep earlier ones"
+    )
     args = parser.parse_args()
     if args.small:
         args.files, args.repeat, args.commits, args.big_mib = 2_000, 1, 10, 64
@@ -328,7 +332,9 @@ def report(
         lines.append(f"| {label} | {rate:.1f} | {rate / throughput['sqlite']:.2f}x |")
     text = "\n".join(lines) + "\n"
     print(text)
-    stem = Path(args.out) / f"{today}-{machine}-team{'-small' if args.small else ''}"
+    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in args.name)
+    suffix = ("-small" if args.small else "") + (f"-{name}" if name else "")
+    stem = Path(args.out) / f"{today}-{machine}-team{suffix}"
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".md").write_text(text)
     record: dict[str, Any] = {"samples": samples, "median": median, "throughput": throughput}

@@ -173,9 +173,10 @@ class S3Server:
         client.delete_bucket(Bucket=bucket)
 
 
-def put_requests(records: list[logging.LogRecord]) -> list[str]:
-    """The PUT lines of moto's request log (logger ``werkzeug``), as captured by caplog."""
-    return [r.getMessage() for r in records if '"PUT ' in r.getMessage()]
+def requests_with(records: list[logging.LogRecord], method: str) -> list[str]:
+    """The lines of moto's request log (logger ``werkzeug``, as captured by caplog) for
+    requests of one HTTP ``method``."""
+    return [r.getMessage() for r in records if f'"{method} ' in r.getMessage()]
 
 
 def wait_until_answering(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import read_files, write_files
-from servers import PostgresServer, S3Server, put_requests
+from servers import PostgresServer, S3Server, requests_with
 
 from assethub_ext import Hub
 from assethub_ext.core.config import HubConfig
@@ -27,10 +27,12 @@ from assethub_ext.core.errors import (
     BranchMoved,
     Conflict,
     Immutable,
+    IntegrityError,
     InvalidInput,
     NotFound,
     PermissionDenied,
 )
+from assethub_ext.core.hashing import hash_bytes
 from assethub_ext.storage.s3 import S3ObjectStore
 
 DS = "alice/dataset/cv/digits"
@@ -352,7 +354,7 @@ def test_s3_stopped_mid_push_fails_in_one_sentence_and_the_rerun_sends_the_rest(
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="werkzeug"):
         rerun = alice.push("team")
-    sent = put_requests(caplog.records)
+    sent = requests_with(caplog.records, "PUT")
     stored = {k for k in s3_server.keys(bucket, prefix) if "/objects/" in k}
     assert len(stored) == 24 and rerun.objects >= 24 - len(landed)
     assert {k for k in stored if any(k in line for line in sent)} == stored - landed, (
@@ -363,6 +365,129 @@ def test_s3_stopped_mid_push_fails_in_one_sentence_and_the_rerun_sends_the_rest(
         assert _checkout(shared, f"{DS}:v1", tmp_path / "t") == _checkout(
             alice, f"{DS}:v1", tmp_path / "a"
         )
+
+
+# -- pulling large objects -------------------------------------------------------------------
+
+
+def _copies(root: Path, size: int) -> set[tuple[int, int]]:
+    """(device, inode) of every file of ``size`` bytes under ``root``, and how many names
+    there are for them."""
+    found = [os.stat(p) for p in root.rglob("*") if p.is_file() and p.stat().st_size == size]
+    assert len({(s.st_dev, s.st_ino) for s in found}) == len(found), "a file has two names"
+    return {(s.st_dev, s.st_ino) for s in found}
+
+
+def _store_tmp(hub: Hub) -> list[str]:
+    return os.listdir(os.path.join(hub.config.store, "tmp"))
+
+
+def _pushed(local: Callable[..., Hub], tmp_path: Path, files: dict[str, bytes | str]) -> Hub:
+    """A second embedded hub, after alice published ``files`` as v1 and pushed them."""
+    alice = local()
+    _dataset(alice, tmp_path / "in", files)
+    alice.push("team")
+    return local("second")
+
+
+def _nothing_landed(hub: Hub, digest: str) -> None:
+    assert hub.objects.missing([digest]) == {digest}
+    with pytest.raises((NotFound, PermissionDenied)):
+        hub.describe(DS)  # nothing of the asset is visible
+
+
+def _replace_object(shared: Hub, digest: str, data: bytes) -> None:
+    """Put other bytes where the team hub keeps one large object (it never does so itself)."""
+    store = shared.objects
+    if isinstance(store, S3ObjectStore):
+        key = store.loose_key(digest)
+        store.client.delete_object(Bucket=store.bucket, Key=key)
+        store.client.put_object(Bucket=store.bucket, Key=key, Body=data)
+        return
+    path = Path(store.local_files([digest])[digest])
+    path.chmod(0o644)
+    path.write_bytes(data)
+    path.chmod(0o444)
+
+
+def test_a_pulled_large_object_is_downloaded_once_and_stored_once(
+    local: Callable[..., Hub], team: Team, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """From S3: one GET, written into this hub's store and nowhere else (no cache copy, no
+    second file); from a folder on this machine: linked, not copied. Then checked out."""
+    big = os.urandom(3 << 20)
+    bob = _pushed(local, tmp_path, {"big.bin": big, "small.txt": "s"})
+    with caplog.at_level(logging.INFO, logger="werkzeug"):
+        assert bob.pull("team").objects == 3  # the two files and the tree
+    digest = hash_bytes(big)
+    stored = Path(bob.objects.local_files([digest])[digest])
+    assert stored.read_bytes() == big and not stored.stat().st_mode & 0o222
+    assert _copies(Path(bob.config.home), len(big)) == {
+        (stored.stat().st_dev, stored.stat().st_ino)
+    }
+    assert _store_tmp(bob) == []
+    if team[1].startswith("s3://"):
+        gets = [line for line in requests_with(caplog.records, "GET") if digest in line]
+        assert len(gets) == 1 and stored.stat().st_nlink == 1, gets
+    else:
+        with _open_team(team, "alice") as shared:
+            assert stored.samefile(shared.objects.local_files([digest])[digest])
+    assert _checkout(bob, f"{DS}:v1", tmp_path / "co") == {
+        "data/big.bin": big,
+        "data/small.txt": b"s",
+    }
+    assert bob.fsck().ok
+
+
+def test_a_corrupt_large_object_on_the_remote_is_refused_and_a_later_pull_works(
+    local: Callable[..., Hub], team: Team, tmp_path: Path
+) -> None:
+    big = os.urandom(2 << 20)
+    bob = _pushed(local, tmp_path, {"big.bin": big})
+    digest = hash_bytes(big)
+    with _open_team(team, "alice") as shared:
+        _replace_object(shared, digest, os.urandom(len(big)))
+    with pytest.raises(IntegrityError, match=rf"^object {digest[:12]} is corrupt") as refused:
+        bob.pull("team")
+    assert "\n" not in str(refused.value)
+    _nothing_landed(bob, digest)
+    assert _store_tmp(bob) == [] and bob.fsck().ok
+    with _open_team(team, "alice") as shared:
+        _replace_object(shared, digest, big)
+    bob.pull("team")
+    assert _checkout(bob, f"{DS}:v1", tmp_path / "co") == {"data/big.bin": big}
+
+
+@pytest.mark.slow
+@pytest.mark.backends("sqlite-s3", "postgres-s3")
+def test_a_pull_killed_mid_download_leaves_nothing_visible_and_the_rerun_completes(
+    local: Callable[..., Hub], team: Team, tmp_path: Path
+) -> None:
+    big = os.urandom(128 << 20)
+    bob = _pushed(local, tmp_path, {"big.bin": big})
+    partial = Path(bob.config.store) / "tmp"
+    puller = subprocess.Popen(
+        [sys.executable, "-m", "assethub_ext", "pull", "team"],
+        env={**os.environ, "ASSETHUB_HOME": bob.config.home, "ASSETHUB_USER": "alice"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while puller.poll() is None and time.monotonic() < deadline:
+        if any(p.stat().st_size > 0 for p in partial.glob("*.obj")):
+            break  # the download is under way
+        time.sleep(0.002)
+    puller.send_signal(signal.SIGKILL)
+    assert puller.wait(timeout=60) == -signal.SIGKILL, "the pull ended before it was killed"
+    assert 0 < sum(p.stat().st_size for p in partial.glob("*.obj")) < len(big)
+    _nothing_landed(bob, hash_bytes(big))
+    check = bob.fsck()
+    assert check.ok and check.stray  # the cut-off download is a stray file, nothing more
+
+    assert bob.pull("team").objects == 2
+    assert _checkout(bob, f"{DS}:v1", tmp_path / "co") == {"data/big.bin": big}
+    assert bob.gc(grace_seconds=0).stray_removed == 1 and _store_tmp(bob) == []
+    assert bob.fsck().ok
 
 
 @pytest.mark.backends("sqlite-local", "postgres-s3")

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 from conftest import read_files, subprocess_env, write_files
-from servers import S3Server, put_requests
+from servers import S3Server, requests_with
 
 from assethub_ext import Hub
 from assethub_ext.core.errors import IntegrityError, NotFound
@@ -231,7 +231,7 @@ def test_s3_stopped_mid_upload_then_the_commit_resumes(
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="werkzeug"):
         done = hub.commit(f"{MODEL}:main", str(source), message="resumed")
-    sent = put_requests(caplog.records)
+    sent = requests_with(caplog.records, "PUT")
     assert sent, "the objects that had not landed were not uploaded"
     assert not [line for line in sent for key in landed if key in line], (
         "a landed object was sent again"

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import HubConfig
 from .context import HubContext, asset_path
-from .errors import Conflict, Immutable, IntegrityError, InvalidInput, NotFound, PermissionDenied
+from .errors import Conflict, Immutable, InvalidInput, NotFound, PermissionDenied
 from .hashing import hash_bytes
 from .maintenance import named_objects
 from .names import MAIN, AssetPath, FolderPath, parse_path, version_number
@@ -50,7 +50,7 @@ BATCH_OBJECTS = 1000
 BATCH_BYTES = 128 * 1024 * 1024
 """One writer batch (landing on its own) holds at most this many objects or bytes."""
 LARGE = 1024 * 1024
-"""Objects at least this big are copied from a local file (streamed), not through memory."""
+"""Objects at least this big are streamed from store to store, not read into memory."""
 
 
 @dataclass
@@ -398,19 +398,15 @@ def _send(
     """Copy ``missing`` batch by batch; each batch lands (is indexed) before the next starts."""
     try:
         for batch in _batches(missing):
-            large = [d for d in batch if (missing[d] or 0) >= LARGE]
-            small = [d for d in batch if (missing[d] or 0) < LARGE]
+            large = {d: size for d in batch if (size := missing[d] or 0) >= LARGE}
+            small = [d for d in batch if d not in large]
             with dest.objects.writer() as writer:
                 for _digest, data in source.objects.read_many(small):
                     writer.put_bytes(data)
                     bar.update()
-                files = source.objects.local_files(large)  # read-only, never rewritten
-                for digest in large:  # linked where both sides share a file system: no copy
-                    size = missing[digest] or 0
-                    stored = writer.put_file(files[digest], size, digest, link=True)
-                    if stored != digest:
-                        raise IntegrityError(f"object {digest[:12]} changed while it was sent.")
-                    bar.update()
+                if large:  # each written once, verified on the way (see ``put_objects``)
+                    writer.put_objects(source.objects, large)
+                    bar.update(len(large))
                 writer.commit()
     finally:
         bar.close()

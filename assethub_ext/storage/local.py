@@ -34,7 +34,14 @@ from ..core.errors import IntegrityError
 from ..core.hashing import copy_hashing, hash_bytes, hash_file
 from ..core.links import NO_LINK_HERE, READ_ONLY, WRITE_BITS, reflink
 from .locks import FileWritersLock, WritersLock
-from .objects import LOOSE_THRESHOLD, BatchWriter, CollectReport, ObjectInfo, changed_while_adding
+from .objects import (
+    LOOSE_THRESHOLD,
+    BatchWriter,
+    CollectReport,
+    ObjectInfo,
+    ObjectStore,
+    changed_while_adding,
+)
 
 PACK_LIMIT = 1024 * 1024 * 1024
 _SQL_CHUNK = 900
@@ -172,6 +179,30 @@ class LocalObjectStore:
             for digest, (pack, _, _) in self._locations(set(digests)).items()
             if pack is None
         }
+
+    def export(self, targets: dict[str, str]) -> None:
+        """Each object at its target: a large one linked where it can be (then hashed; the
+        store's file is read-only already), else copied while hashed; a packed one written
+        from its verified bytes."""
+        locations = self._locations(targets)
+        for digest, target in targets.items():
+            if digest not in locations:
+                raise IntegrityError(
+                    f"object {digest[:12]} is missing from the store; run 'assethub fsck'."
+                )
+            pack, _, size = locations[digest]
+            if pack is not None:
+                with open(target, "xb") as handle:
+                    handle.write(self.read_bytes(digest))
+                continue
+            source = self._loose_path(digest)
+            if _take(source, target) is None:
+                got = copy_hashing(source, target)
+            else:
+                got = hash_file(target, size), os.path.getsize(target)
+            if got != (digest, size):
+                os.unlink(target)
+                raise _corrupt(digest)
 
     def iter_objects(self) -> Iterator[ObjectInfo]:
         rows = self._db.execute("SELECT digest, size, stored_at, pack FROM objects").fetchall()
@@ -391,11 +422,15 @@ def _runs(items: list[tuple[int, int, str]]) -> Iterator[tuple[int, list[tuple[i
         yield start, run
 
 
+def _corrupt(digest: str) -> IntegrityError:
+    return IntegrityError(
+        f"object {digest[:12]} is corrupt (its bytes do not match its hash); run 'assethub fsck'."
+    )
+
+
 def _verified(digest: str, data: bytes) -> bytes:
     if hash_bytes(data) != digest:
-        raise IntegrityError(
-            f"object {digest[:12]} is corrupt (its bytes do not match its hash); run 'assethub fsck'."
-        )
+        raise _corrupt(digest)
     return data
 
 
@@ -509,9 +544,21 @@ class LocalObjectWriter(BatchWriter):
         return digest
 
     def adopt(self, tmp: str, digest: str, size: int) -> None:
-        """Take a complete, verified file under the store's ``tmp/`` as a loose object."""
+        """Take a file under the store's ``tmp/`` as a loose object; it must be complete and
+        verified by ``commit``, and it is removed if the batch aborts (even half-written)."""
         self._loose_tmp.append((tmp, digest))
         self._rows[digest] = (None, 0, size)
+
+    def put_objects(self, source: ObjectStore, sizes: dict[str, int]) -> None:
+        """Have ``source`` write the objects this store lacks straight into its ``tmp/``:
+        a download is hashed as it arrives and a local object is linked, so each object's
+        bytes are written (and hashed) once, then renamed into place on ``commit``."""
+        absent = self._index.missing(set(sizes) - set(self._rows))
+        self._kept.update(d for d in sizes if d not in absent and d not in self._rows)
+        targets = {digest: self._store.tmp_path(".obj") for digest in sorted(absent)}
+        for digest, tmp in targets.items():
+            self.adopt(tmp, digest, sizes[digest])
+        source.export(targets)
 
     def append(self, digest: str, data: bytes) -> None:
         """Write an object with no check for an existing copy (repacking moves live ones)."""

@@ -1,7 +1,8 @@
 """The object store interface: immutable bytes addressed by their BLAKE3 hash.
 
 Small, like Optuna's storages: the core only needs to ask what is missing, write a batch,
-read back (verified), find a local file to link from, list, and collect garbage.
+read back (verified), find a local file to link from, hand objects to another store, list,
+and collect garbage.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ class ObjectWriter(Protocol):
 
     def put_bytes(self, data: bytes) -> str: ...
 
+    def put_objects(self, source: ObjectStore, sizes: dict[str, int]) -> None:
+        """Copy large objects (digest -> size) of another store into this batch, verified."""
+
     def keep(self, digests: Iterable[str]) -> None:
         """Declare that the batch reuses existing objects, so a concurrent gc spares them."""
 
@@ -86,6 +90,13 @@ class ObjectStore(Protocol):
 
     def local_files(self, digests: Iterable[str]) -> dict[str, str]:
         """Read-only local files holding exactly the objects' bytes, where such files exist."""
+
+    def export(self, targets: dict[str, str]) -> None:
+        """Write each object (digest -> a new path on this machine) as a file of its bytes.
+
+        Each is verified on the way; a corrupt or missing one raises ``IntegrityError``
+        (files already written stay, for the caller that named them to remove).
+        """
 
     def iter_objects(self) -> Iterator[ObjectInfo]: ...
 
@@ -187,6 +198,17 @@ class BatchWriter:
                 raise changed_while_adding(path)
             return self.put_bytes(data)
         return self._put_large(path, size, known_digest, link)
+
+    def put_objects(self, source: ObjectStore, sizes: dict[str, int]) -> None:
+        """Store large objects of ``source`` from the local files it has (or fetches) for them.
+
+        A store on another machine (S3) uploads them, hashing what it sends; the local
+        store overrides this to take them straight from ``source`` (``export``), written or
+        linked once.
+        """
+        files = source.local_files(sizes)  # read-only, never rewritten
+        for digest, size in sizes.items():
+            self.put_file(files[digest], size, digest)
 
     def _have(self, digest: str) -> bool:
         """Whether the batch or the store already holds ``digest`` (then it is kept, not written)."""
