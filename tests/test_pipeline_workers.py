@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,26 +23,35 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 pytestmark = pytest.mark.slow
 
 
-def processes(where: Callable[[int, list[bytes], list[bytes]], bool]) -> list[int]:
-    """Live processes whose (pid, command line, environment) match ``where``."""
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    parent: int
+    cmdline: list[bytes]
+    environ: list[bytes]
+
+
+def processes() -> list[Process]:
+    """The live processes this test may read."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
+            stat = Path(f"/proc/{entry}/stat").read_bytes()
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
             environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
         except OSError:  # gone meanwhile, or not ours
             continue
-        if where(int(entry), cmdline, environ):
-            found.append(int(entry))
+        parent = int(stat.rsplit(b")", 1)[1].split()[1])
+        found.append(Process(int(entry), parent, cmdline, environ))
     return found
 
 
 def using_hub(home: str) -> list[int]:
     """Processes started with this hub in their environment (the run's workers among them)."""
     mark = f"ASSETHUB_HOME={home}".encode()
-    return processes(lambda _, __, environ: mark in environ)
+    return [p.pid for p in processes() if mark in p.environ]
 
 
 def test_only_stages_expected_to_run_are_given_a_worker_ahead(cli: Cli, tmp_path: Path) -> None:
@@ -87,17 +97,18 @@ def test_a_worker_killed_while_it_waits_is_replaced_and_papermill_reports_to_the
         str(tmp_path / "nb.ipynb"), str(tmp_path / "out.ipynb"), str(tmp_path / "params.json"),
         str(tmp_path / "work"),
     )  # fmt: skip
-    me = os.getpid()
 
-    def waiting(_: int, cmdline: list[bytes], __: list[bytes]) -> bool:
-        return WORKER.encode() in cmdline
+    def workers_of_mine() -> set[int]:
+        """This process's children that run a papermill worker."""
+        return {
+            p.pid for p in processes() if p.parent == os.getpid() and WORKER.encode() in p.cmdline
+        }
 
+    before = workers_of_mine()
     with WorkerPool(expected=1, jobs=1) as pool:
-        [idle] = [
-            pid
-            for pid in processes(waiting)
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(me)
-        ]
+        started = workers_of_mine() - before
+        assert len(started) == 1, (before, started)
+        [idle] = started
         os.kill(idle, signal.SIGKILL)
         os.waitpid(idle, 0)
         proc = pool.launch(args, dict(os.environ), str(tmp_path / "log"))

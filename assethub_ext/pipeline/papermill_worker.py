@@ -1,11 +1,11 @@
 """The process side of a papermill worker (``python -m assethub_ext.pipeline.papermill_worker``).
 
-Importing papermill takes seconds (nbformat's schema validation alone builds a grammar), more
-than ``assethub run`` needs to open the hub, compute keys and check inputs out. So a run
-starts its workers first: each imports papermill here, then waits for one JSON line on
-stdin — papermill's arguments, the kernel's environment and the log file — and only then
-reads the notebook and starts the kernel, by which time the inputs are in place. End of
-input instead means the worker was not needed: it exits quietly.
+Importing papermill takes seconds (a second of it: a grammar that jsonschema builds for
+nbformat), more than ``assethub run`` needs to open the hub, compute keys and check inputs
+out. So a run starts its workers first: each imports papermill here, then waits for one
+JSON line on stdin — papermill's arguments, the kernel's environment and the log file — and
+only then reads the notebook and starts the kernel, by which time the inputs are in place.
+End of input instead means the worker was not needed: it exits quietly.
 
 Only the standard library is imported besides papermill: this runs in its own interpreter.
 """

@@ -3,9 +3,10 @@
 Papermill runs as a subprocess per stage attempt (a kernel's event loop cannot host
 another, and a subprocess can be timed out and killed cleanly), started before the hub is
 opened when the stage is expected to run (``workers``), so that papermill's seconds-long
-import overlaps the run's own work; independent stages run side by side (``jobs``). Everything that touches the hub happens in the calling thread: inputs are
-checked out before a stage starts, and its outputs are committed after it succeeded, all in
-one transaction (``Hub.commit_run``), so a run killed at any point leaves no half-commit.
+import overlaps the run's own work; independent stages run side by side (``jobs``).
+Everything that touches the hub happens in the calling thread: inputs are checked out
+before a stage starts, and its outputs are committed after it succeeded, all in one
+transaction (``Hub.commit_run``), so a run killed at any point leaves no half-commit.
 A failed stage commits nothing, keeps its executed notebook (with the error) under
 ``.assethub/runs/<run id>/<stage>/``, and the stages that depend on it do not start.
 """
