@@ -673,15 +673,17 @@ def run(
     as_json: bool,
 ) -> None:
     """Run the pipeline's STAGES (all if none) and what they need; unchanged ones are skipped."""
-    from .pipeline.runner import PipelineRunner, RunOptions
     from .pipeline.spec import load_pipeline
+    from .pipeline.workers import start_workers
 
     pipeline = load_pipeline(project)
-    options = RunOptions(jobs=jobs, retries=retries, timeout=timeout, frozen=frozen)
-    with _hub() as hub:
-        runner = PipelineRunner(
-            hub, pipeline, options, report=None if as_json else lambda r: click.echo(_stage_line(r))
-        )
+    # first of all, so that papermill's import overlaps even the imports of the runner and hub
+    with start_workers(pipeline, list(stages), 0 if dry_run else jobs) as workers, _hub() as hub:
+        from .pipeline.runner import PipelineRunner, RunOptions
+
+        options = RunOptions(jobs=jobs, retries=retries, timeout=timeout, frozen=frozen)
+        report = None if as_json else lambda r: click.echo(_stage_line(r))
+        runner = PipelineRunner(hub, pipeline, options, report, workers)
         if dry_run:
             _show_stages(runner.plan(list(stages)), as_json)
             return

@@ -10,7 +10,6 @@ met, and a machine-noise miss is for a human to judge, not for CI to fail on.
 from __future__ import annotations
 
 import argparse
-import compileall
 import datetime
 import importlib.metadata
 import importlib.util
@@ -49,7 +48,7 @@ from report import (
     rows_for,
     run_json,
 )
-from timing import StepFailed, rss_floor
+from timing import StepFailed, compile_sources, rss_floor
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ToolSpec = tuple[
@@ -107,15 +106,10 @@ def _dvc_version(dvc: list[str]) -> str:
 
 
 def _compile_assethub() -> None:
-    """Byte-compile Asset Hub's sources, as ``pip install`` does for DVC's.
-
-    An editable install runs from the source tree, and with ``PYTHONDONTWRITEBYTECODE``
-    set (as on this project's machines) every command would compile every module it
-    imports again: tens of milliseconds that a user's installed copy never pays.
-    """
+    """Byte-compile the Asset Hub this interpreter imports (see ``timing.compile_sources``)."""
     spec = importlib.util.find_spec("assethub_ext")
     if spec is not None and spec.submodule_search_locations:
-        compileall.compile_dir(spec.submodule_search_locations[0], quiet=1)
+        compile_sources(Path(spec.submodule_search_locations[0]))
 
 
 def _assethub_version() -> str:

@@ -57,20 +57,27 @@ class StageKey:
     parts: dict[str, Any]
 
 
-def stage_key(
-    pipeline: Pipeline, stage: StageSpec, inputs: dict[str, str], env: dict[str, Any]
-) -> StageKey:
-    """The key of ``stage`` given its inputs' commit ids (input name -> commit id)."""
-
-    parts = {
+def local_parts(pipeline: Pipeline, stage: StageSpec) -> dict[str, Any]:
+    """The parts of the key read from the project alone, without the hub (no input commits)
+    or the environment: enough to guess, before the hub is open, that a stage will run."""
+    return {
         "format": KEY_FORMAT,
         "notebook": {"path": stage.notebook, "code": notebook_hash(pipeline, stage)},
         "parameters": stage.parameters,
-        "inputs": dict(sorted(inputs.items())),
         "code": {path: _file_hash(pipeline.path(path)) for path in stage.code},
         "outputs": {name: [str(o.to), o.source] for name, o in sorted(stage.outputs.items())},
         "metrics": stage.metrics,
         "template": [stage.template, stage.start, stage.report],
+    }
+
+
+def stage_key(
+    pipeline: Pipeline, stage: StageSpec, inputs: dict[str, str], env: dict[str, Any]
+) -> StageKey:
+    """The key of ``stage`` given its inputs' commit ids (input name -> commit id)."""
+    parts = {
+        **local_parts(pipeline, stage),
+        "inputs": dict(sorted(inputs.items())),
         "environment": env,
     }
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)

@@ -1,10 +1,12 @@
 """Running a pipeline: stages in dependency order, unchanged ones skipped, each under papermill.
 
-Papermill runs as a subprocess per stage (a kernel's event loop cannot host another, and a
-subprocess can be timed out and killed cleanly); independent stages run side by side
-(``jobs``). Everything that touches the hub happens in the calling thread: inputs are
-checked out before a stage starts, and its outputs are committed after it succeeded, all in
-one transaction (``Hub.commit_run``), so a run killed at any point leaves no half-commit.
+Papermill runs as a subprocess per stage attempt (a kernel's event loop cannot host
+another, and a subprocess can be timed out and killed cleanly), started before the hub is
+opened when the stage is expected to run (``workers``), so that papermill's seconds-long
+import overlaps the run's own work; independent stages run side by side (``jobs``).
+Everything that touches the hub happens in the calling thread: inputs are checked out
+before a stage starts, and its outputs are committed after it succeeded, all in one
+transaction (``Hub.commit_run``), so a run killed at any point leaves no half-commit.
 A failed stage commits nothing, keeps its executed notebook (with the error) under
 ``.assethub/runs/<run id>/<stage>/``, and the stages that depend on it do not start.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -28,7 +31,6 @@ from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
 from typing import TYPE_CHECKING, Any
 
-import tenacity
 import yaml
 
 from ..core.errors import AlreadyExists, AssetHubError, Conflict, InvalidInput
@@ -37,12 +39,12 @@ from ..core.names import AssetRef, quote
 from ..core.runs import EVALUATION, RunDetails, RunOutput, RunRecord
 from .keys import StageKey, key_environment, stage_key
 from .spec import Pipeline, StageSpec
+from .state import STATE_DIR, STATE_FILE, read_state
+from .workers import WorkerPool, start_workers
 
 if TYPE_CHECKING:
     from ..core.hub import Hub
 
-STATE_DIR = ".assethub"
-STATE_FILE = "state.json"
 LOCK_FILE = "assethub.lock"
 LOCK_FORMAT = 1
 LOCK_HEADER = (
@@ -100,6 +102,7 @@ class PipelineRunner:
         pipeline: Pipeline,
         options: RunOptions | None = None,
         report: Report | None = None,
+        workers: WorkerPool | None = None,
     ) -> None:
         self.hub = hub
         self.pipeline = pipeline
@@ -109,8 +112,8 @@ class PipelineRunner:
         self.results: dict[str, StageResult] = {}
         self._refs: dict[str, str] = {}
         self._locked = _read_lock(pipeline.path(LOCK_FILE))
-        self._environment = capture_environment()  # once: keys and lineage share it
-        self._env = key_environment(self._environment)
+        self._started = workers  # workers the caller started, earlier still; else run() does
+        self._workers = WorkerPool()  # none started: each stage starts its own
         self._procs: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -119,12 +122,21 @@ class PipelineRunner:
     def state_dir(self) -> str:
         return self.pipeline.path(STATE_DIR)
 
+    @functools.cached_property
+    def _environment(self) -> dict[str, Any]:
+        """Captured once: keys and lineage share it (after the workers started: it takes a while)."""
+        return capture_environment()
+
+    @functools.cached_property
+    def _env(self) -> dict[str, Any]:
+        return key_environment(self._environment)
+
     # -- planning ------------------------------------------------------------------------
     def plan(self, targets: list[str] | None = None) -> list[StageResult]:
         """What a run would do, without running or committing anything."""
         order = self.pipeline.needed_for(targets or [])
         self._resolve_refs(order)
-        last = _read_state(self.state_dir)
+        last = read_state(self.state_dir)
         for name in order:
             result = self._decide(self.pipeline.stages[name], last.get(name))
             self.results[name] = result
@@ -209,10 +221,12 @@ class PipelineRunner:
             raise InvalidInput("--jobs must be at least 1 and --retries at least 0.")
         order = self.pipeline.needed_for(targets or [])
         with _project_lock(self.state_dir):
-            self._resolve_refs(order)
+            self._workers = self._started or start_workers(self.pipeline, order, self.options.jobs)
             try:
+                self._resolve_refs(order)
                 self._schedule(order)
             finally:
+                self._workers.close()
                 self._kill_all()
                 with contextlib.suppress(OSError):  # kept only if a failed stage is in it
                     os.rmdir(os.path.join(self.state_dir, "runs", self.run_id))
@@ -297,6 +311,8 @@ class PipelineRunner:
 
     def _execute(self, stage: StageSpec, folder: str, params: dict[str, Any]) -> None:
         """Papermill on the stage's notebook, retried with exponential backoff (worker thread)."""
+        import tenacity  # imported here: it imports tornado, which a rerun that skips all needs not
+
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.options.retries + 1),
             wait=tenacity.wait_exponential(multiplier=self.options.backoff, max=60),
@@ -311,17 +327,16 @@ class PipelineRunner:
         executed = os.path.join(folder, os.path.basename(stage.notebook))
         with open(os.path.join(folder, "parameters.json"), "w", encoding="utf-8") as f:
             json.dump(params, f)
-        command = papermill_command(
+        args = papermill_args(
             self.pipeline.path(stage.notebook),
             executed,
             os.path.join(folder, "parameters.json"),
             os.path.join(folder, "work"),
             self.options.kernel,
         )
-        with open(os.path.join(folder, "papermill.log"), "wb") as log:
-            code = self._wait(
-                subprocess.Popen(command, env=self._kernel_env(stage), stdout=log, stderr=log)
-            )
+        log = os.path.join(folder, "papermill.log")
+        open(log, "wb").close()  # each attempt's log starts empty
+        code = self._wait(self._workers.launch(args, self._kernel_env(stage), log))
         if code != 0:
             raise StageFailed(_failure(stage, executed, code, self.options.timeout))
 
@@ -401,27 +416,39 @@ class PipelineRunner:
 
     def _remember_failure(self, stage: StageSpec, result: StageResult) -> None:
         """Keep why the stage failed and where its executed notebook is, for ``status``."""
-        state = _read_state(self.state_dir)
+        state = read_state(self.state_dir)
         entry = state.setdefault(stage.name, {})
         entry["failed"] = {"run_id": self.run_id, "message": result.message, "key": result.key}
         _write_json(os.path.join(self.state_dir, STATE_FILE), state)
 
     def _remember(self, stage: StageSpec, key: StageKey) -> None:
         """Keep the key's parts locally, so ``status`` can say what changed since."""
-        state = _read_state(self.state_dir)
+        state = read_state(self.state_dir)
         state[stage.name] = {"key": key.key, "parts": key.parts, "run_id": self.run_id}
         _write_json(os.path.join(self.state_dir, STATE_FILE), state)
+
+
+def papermill_args(
+    notebook: str, executed: str, parameters: str, cwd: str, kernel: str | None = None
+) -> list[str]:
+    """Papermill's command-line arguments: parameters from a JSON file, quiet but for errors."""
+    args = [
+        notebook, executed, "-f", parameters, "--cwd", cwd, "--no-progress-bar",
+        "--log-level", "ERROR",
+    ]  # fmt: skip
+    return [*args, "--kernel", kernel] if kernel else args
 
 
 def papermill_command(
     notebook: str, executed: str, parameters: str, cwd: str, kernel: str | None = None
 ) -> list[str]:
-    """Papermill as a subprocess (shared with sweep trials): parameters from a JSON file."""
-    command = [
-        sys.executable, "-m", "papermill", notebook, executed, "-f", parameters, "--cwd", cwd,
-        "--no-progress-bar", "--log-level", "ERROR",
-    ]  # fmt: skip
-    return [*command, "--kernel", kernel] if kernel else command
+    """Papermill as a subprocess of its own (sweep trials)."""
+    return [
+        sys.executable,
+        "-m",
+        "papermill",
+        *papermill_args(notebook, executed, parameters, cwd, kernel),
+    ]
 
 
 def _why(key: StageKey, last: dict[str, Any] | None) -> list[str]:
@@ -494,15 +521,6 @@ def notebook_error(executed: str) -> str | None:
             if isinstance(output, dict) and output.get("output_type") == "error":
                 return f"{output.get('ename')}: {output.get('evalue')}".rstrip(": ")
     return None
-
-
-def _read_state(folder: str) -> dict[str, Any]:
-    try:
-        with open(os.path.join(folder, STATE_FILE), encoding="utf-8") as f:
-            state = json.load(f)
-    except (OSError, ValueError):
-        return {}  # no state, or a damaged one: status then says "never run here"
-    return state if isinstance(state, dict) else {}
 
 
 def _write_json(path: str, value: Any) -> None:
