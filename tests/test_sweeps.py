@@ -26,6 +26,7 @@ from assethub_ext import Hub
 from assethub_ext.core.errors import InvalidInput, NotFound
 from assethub_ext.sweeps import run_sweep, sweep_status
 from assethub_ext.sweeps.engine import SweepFailed, gpu_slots
+from assethub_ext.sweeps.study import open_storage
 
 MODEL = "alice/model/cv/toy"
 DATA = "alice/dataset/cv/toy-data"
@@ -326,8 +327,10 @@ def _wait_for(predicate: Callable[[], bool], seconds: float = 120) -> None:
 
 
 def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials; opened as the sweep opens it, since polling while the sweep
+    creates the schema races it ("table studies already exists")."""
     try:
-        return optuna.load_study(study_name="toy", storage=storage).get_trials()
+        return optuna.load_study(study_name="toy", storage=open_storage(storage, 1)).get_trials()
     except KeyError:
         return []
 
