@@ -119,13 +119,13 @@ def main() -> None:
         shutil.copytree(dvc / "work" / "prepare" / "split", bare / "split")
         for i in range(args.repeat):
             spec.write_text(text.replace("epochs: 40", f"epochs: {41 + i}"))
-            pairs = [
+            stage_commands = [
                 ("assethub", [*run, "train"]),
                 ("papermill", [str(BIN / "papermill"), "--cwd", str(bare), "-p", "data", "split",
                                "-p", "epochs", str(41 + i), str(ours / "train.ipynb"),
                                str(bare / "out.ipynb")]),
             ]  # fmt: skip
-            for name, command in pairs if i % 2 == 0 else pairs[::-1]:
+            for name, command in stage_commands if i % 2 == 0 else stage_commands[::-1]:
                 stage[name].append(timed(command, ours, env))
         load.append(os.getloadavg())
         report(args.out, args.name, first, noop, stage, args.repeat, load)

@@ -235,6 +235,25 @@ def _assethub_memory_add(
     yield from steps.time("mem_add", [*ah, "add", "--publish", MEM_ASSET, "data"])
 
 
+# -- the machine's floors ----------------------------------------------------------------------
+
+
+def run_floors(
+    run: ToolRun, corpus: Corpus, ws: Path, exe: Sequence[str], env: Mapping[str, str]
+) -> Pipeline:
+    """The least each step needs on this machine (see ``floors.py``), timed like a tool."""
+    floors = list(exe)
+    steps = _Steps(run, ws, env)
+    copy_tree(corpus.data, ws / "data")
+    yield from steps.time("first_add", [*floors, "pack", "data", str(ws / "pack")])
+    yield from steps.time("status", [*floors, "status", "data"])
+    yield from steps.time("checkout_copy", ["cp", "-r", str(corpus.changed_data), "copy"])
+    yield from steps.time("checkout_link", ["cp", "-al", "data", "links"])
+    copy_file(corpus.big, ws / "big" / "big.bin")
+    yield from steps.time("big_add", ["cp", "big/big.bin", "big.copy"])
+    yield from steps.time("big_add_link", ["ln", "big/big.bin", "big.link"])
+
+
 # -- DVC -------------------------------------------------------------------------------------
 
 

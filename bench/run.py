@@ -35,7 +35,7 @@ from datagen import (
     generate_big_file,
     generate_small_files,
 )
-from pipelines import Corpus, Pipeline, ToolRun, run_assethub, run_dvc
+from pipelines import Corpus, Pipeline, ToolRun, run_assethub, run_dvc, run_floors
 from report import (
     INCREMENTAL_NOISE,
     INCREMENTAL_SLACK,
@@ -55,7 +55,7 @@ ToolSpec = tuple[
     Callable[[ToolRun, Corpus, Path, Sequence[str], dict[str, str]], Pipeline], list[str]
 ]
 """A tool's pipeline function and the command that starts the tool."""
-TOOL_NAMES = {"dvc": "DVC", "assethub": "Asset Hub"}
+TOOL_NAMES = {"dvc": "DVC", "assethub": "Asset Hub", "floor": "machine floor"}
 
 
 def _log(message: str) -> None:
@@ -314,6 +314,12 @@ The data folder is removed between the add and the checkout.
 ⁴ DVC with `cache.type hardlink` (it hashes, moves the file into its cache and links it
 back); Asset Hub with `add --link` (it hard-links the file into the store, read-only, and
 hashes it). The copied row is each tool's default.
+⁵ The least the step needs on this machine, timed in the same run (`bench/floors.py`): for
+status, Python starting, walking the folder and `lstat`-ing every file; for the first add,
+Python starting, walking, reading and BLAKE3-hashing every file into one pack file (no
+metadata, no locking, no crash safety); for checkouts, `cp -r` and `cp -al`; for the large
+file, `cp` and `ln`. "Target allows" is DVC's time divided by the target ratio: a target
+whose allowance is below the floor cannot be met by any tool on this machine.
 
 Commands (each timed as one subprocess, start-up included, after an untimed `sync`):
 DVC in a fresh `git init` + `dvc init` repository: `dvc add data` (first, no-op, incremental),
@@ -371,11 +377,13 @@ def _report(
         rows_for(shape.files, big_label),
         runs["dvc"],
         runs["assethub"],
+        runs["floor"],
         shape.changed + shape.added,
         shape.files,
     )
     scaling = {
-        TOOL_NAMES[t]: memory_scaling(runs[t], shape.memory_files, shape.files) for t in runs
+        TOOL_NAMES[t]: memory_scaling(runs[t], shape.memory_files, shape.files)
+        for t in ("dvc", "assethub")
     }
     today = datetime.date.today().isoformat()
     size = "small" if args.small else "full"
@@ -438,6 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tools: dict[str, ToolSpec] = {
             "dvc": (run_dvc, dvc),
             "assethub": (run_assethub, assethub),
+            "floor": (run_floors, [sys.executable, str(Path(__file__).with_name("floors.py"))]),
         }
         runs = _repetitions(args.repeat, corpus, workdir, tools, _base_env(), args.keep)
     finally:
