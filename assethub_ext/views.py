@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from dataclasses import asdict, is_dataclass
 from typing import Any
 
 
@@ -71,6 +70,8 @@ def log_row(commit: Any, width: int | None = None) -> list[str]:
 
 def json_default(value: Any) -> Any:
     """``json.dumps(default=…)`` for dataclasses, named tuples, sets and mappings."""
+    from dataclasses import asdict, is_dataclass  # not at the top: status never needs it
+
     if is_dataclass(value) and not isinstance(value, type):
         return asdict(value)
     if isinstance(value, set | tuple):
@@ -78,6 +79,26 @@ def json_default(value: Any) -> Any:
     if hasattr(value, "items"):
         return dict(value.items())
     return str(value)
+
+
+CHANGE_MARKS = {"added": "+", "removed": "-", "changed": "M"}
+
+
+def change_line(change: Any) -> str:
+    """One file of a diff or a status: its mark, its path and its size (or both sizes)."""
+    sizes = (
+        f"{human_size(change.old_size)} -> {human_size(change.new_size)}"
+        if change.status == "changed"
+        else human_size(change.new_size if change.new_size is not None else change.old_size)
+    )
+    return f"{CHANGE_MARKS[change.status]} {change.path}  ({sizes})"
+
+
+def json_text(value: Any) -> str:
+    """What ``--json`` prints: indented, with hub objects turned into plain data."""
+    import json
+
+    return json.dumps(value, default=json_default, indent=2)
 
 
 def text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import write_files
+
+from assethub_ext.cli import COMMANDS
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 DS = "alice/dataset/cv/digits"
@@ -113,3 +116,67 @@ def test_usage_errors_exit_2_and_progress_stays_off_when_piped(cli: Cli, tmp_pat
     result = cli("add", DS, str(write_files(tmp_path / "d", {"x": "y" * 100_000})))
     assert "\r" not in result.stderr and "it/s" not in result.stderr and "B/s" not in result.stderr
     assert cli("--version").stdout.startswith("assethub, version")
+
+
+STATUS_PROBE = """
+import sys
+from assethub_ext.cli import main
+sys.argv = ["assethub", "status", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exit:
+    assert exit.code == 0, exit.code
+heavy = ("sqlalchemy", "tornado", "click", "assethub_ext.cli.", "assethub_ext.core.hub")
+print(sorted(m for m in sys.modules if m.startswith(heavy)))
+"""
+
+
+def test_status_loads_no_database_layer_and_no_other_command(
+    cli: Cli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The hot command starts fast: no database layer, no other command, not even click."""
+    data = write_files(tmp_path / "data", {"a.csv": "1"})
+    ok(cli("init"))
+    ok(cli("create", DS))
+    ok(cli("add", DS, str(data)))
+    probe = subprocess.run(
+        [sys.executable, "-c", STATUS_PROBE, DS, str(data)],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    said, loaded = probe.stdout.strip().splitlines()
+    assert said == "up to date"
+    assert loaded == str(["assethub_ext.cli._plain"])
+    listed = ok(cli("--help"))
+    assert all(f"\n  {name} " in listed for name in COMMANDS), listed
+
+
+def test_plain_status_answers_exactly_as_the_click_command(cli: Cli, tmp_path: Path) -> None:
+    """``status PATH SRC`` skips click; after ``--`` click reads it: same output, same errors."""
+    data = write_files(tmp_path / "data", {"a.csv": "1", "b.csv": "2"})
+    ok(cli("init"))
+    ok(cli("create", DS))
+    ok(cli("add", DS, str(data)))
+    (data / "a.csv").write_text("changed")
+    (data / "c.csv").write_text("3")
+    for line in (
+        [DS, str(data)],
+        [DS, str(data), "--json"],
+        [DS, str(data / "a.csv"), str(data / "b.csv")],
+        ["alice/dataset/../x", str(data)],
+        [DS, str(tmp_path / "missing")],
+        ["alice/dataset/cv/none", str(data)],
+    ):
+        words = [w for w in line if w != "--json"]
+        plain = cli("status", *line)
+        through_click = cli("status", *(["--json"] if "--json" in line else []), "--", *words)
+        assert (plain.returncode, plain.stdout, plain.stderr) == (
+            through_click.returncode,
+            through_click.stdout,
+            through_click.stderr,
+        ), line
+    assert cli("status", DS, str(data)).stdout.startswith("M data/a.csv")
+    refused(cli("status", "alice/dataset/../x", str(data)), 2, "not valid")

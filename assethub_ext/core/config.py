@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import getpass
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import InvalidInput
 from .names import check_segment
 
 
-@dataclass(frozen=True)
-class HubConfig:
+class HubConfig(NamedTuple):
+    """A named tuple, like the names it holds (see ``names.FolderPath``)."""
+
     home: str
     db_url: str
     store: str

@@ -7,7 +7,6 @@ stand on this class, so validation, permission checks and error messages exist o
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import os
 import time
@@ -94,7 +93,7 @@ class HubContext:
         self.meta  # noqa: B018 - open the stores here, so that every copy shares them
         self.objects  # noqa: B018
         clone = copy.copy(self)
-        clone.config = dataclasses.replace(self.config, user=check_segment(user, "user name"))
+        clone.config = self.config._replace(user=check_segment(user, "user name"))
         clone.user = clone.config.user
         return clone
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from io import FileIO
+from typing import TYPE_CHECKING
 
 import blake3
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 HASH_NAME = "blake3"
 HEX_LENGTH = 64
@@ -95,6 +98,8 @@ def _hash_chunks(fill: Fill) -> tuple[str, int]:
     over every core) overlaps filling the other of two buffers, so a copy costs about the
     longer of the two instead of their sum; memory stays two chunks whatever the size.
     """
+    from concurrent.futures import ThreadPoolExecutor  # only large files: status never needs it
+
     buffers = (bytearray(CHUNK), bytearray(CHUNK))
     hasher = _hasher(CHUNK)
     total = turn = 0

@@ -8,8 +8,7 @@ the core before it touches storage.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from .errors import InvalidInput
 
@@ -51,9 +50,11 @@ def check_asset_type(text: str) -> AssetType:
     raise InvalidInput(f"asset type {quote(text)} is not valid: use 'dataset' or 'model'.")
 
 
-@dataclass(frozen=True, order=True)
-class FolderPath:
-    """``<owner>/<type>/<folder>``: the unit of ownership and sharing."""
+class FolderPath(NamedTuple):
+    """``<owner>/<type>/<folder>``: the unit of ownership and sharing.
+
+    Named tuples, not dataclasses, here and below: ``assethub status`` parses a path, and
+    ``dataclasses`` imports ``inspect``, a tenth of that command's start-up."""
 
     owner: str
     type: AssetType
@@ -63,8 +64,7 @@ class FolderPath:
         return f"{self.owner}/{self.type}/{self.folder}"
 
 
-@dataclass(frozen=True, order=True)
-class AssetPath:
+class AssetPath(NamedTuple):
     """``<owner>/<type>/<folder>/<name>``."""
 
     owner: str
@@ -80,8 +80,7 @@ class AssetPath:
         return f"{self.owner}/{self.type}/{self.folder}/{self.name}"
 
 
-@dataclass(frozen=True)
-class AssetRef:
+class AssetRef(NamedTuple):
     """An asset path and the ref written after its colon (``main`` when none was written)."""
 
     path: AssetPath

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .hashing import hash_file
 from .names import parse_asset_path
 from .scan import RawFile, source_roots, stat_stamp, walk
-from .tree import Tree, TreeChange
 from .workspace_index import WorkspaceIndex, fresh_digest
+
+if TYPE_CHECKING:
+    from .tree import Tree, TreeChange
 
 
 def workspace_status(
@@ -65,6 +68,8 @@ def _current(index: WorkspaceIndex, found: dict[str, list[RawFile]]) -> dict[str
 def _changes(
     recorded: dict[str, tuple[str, int]], current: dict[str, tuple[str, int]]
 ) -> list[TreeChange]:
+    from .tree import TreeChange  # only once something changed: an unchanged folder needs none
+
     changes = []
     for rel in sorted(recorded.keys() | current.keys()):
         before, after = recorded.get(rel), current.get(rel)

@@ -147,8 +147,7 @@ class SyncOps(HubContext):
             raise Conflict(f"'{home}' already holds a hub; clone into a new folder.")
         origin = check_remote("origin", db, store)
         base = HubConfig.from_env(home=home, user=user)
-        config = dataclasses.replace(
-            base,
+        config = base._replace(
             db_url=f"sqlite:///{os.path.join(home, 'hub.sqlite')}",
             store=os.path.join(home, "store"),
         )

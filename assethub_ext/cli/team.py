@@ -1,7 +1,7 @@
 """The team commands of ``assethub``: remotes, push, pull, clone and groups.
 
 Thin, like the rest of the command: each reads its arguments, calls one ``Hub`` method and
-prints the result; ``cli.py`` adds them to the ``assethub`` group.
+prints the result.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .cli import _emit_json, _handles_errors, _hub, _progress, json_option
+from ._common import emit_json, handles_errors, json_option, open_hub, progress
 
 
 @click.group()
@@ -22,33 +22,33 @@ def remote() -> None:
 @click.argument("name")
 @click.option("--db", required=True, help="postgresql://… or sqlite:////path/hub.sqlite")
 @click.option("--store", required=True, help="s3://bucket/prefix or an absolute folder")
-@_handles_errors
+@handles_errors
 def remote_add(name: str, db: str, store: str) -> None:
     """Name another hub (saved in this hub's remotes.json, readable only by you)."""
-    with _hub() as hub:
+    with open_hub() as hub:
         hub.remotes.add(name, db, store)
     click.echo(f"remote '{name}' added")
 
 
 @remote.command(name="rm")
 @click.argument("name")
-@_handles_errors
+@handles_errors
 def remote_rm(name: str) -> None:
     """Forget a saved remote."""
-    with _hub() as hub:
+    with open_hub() as hub:
         hub.remotes.remove(name)
     click.echo(f"remote '{name}' removed")
 
 
 @remote.command(name="ls")
 @json_option
-@_handles_errors
+@handles_errors
 def remote_ls(as_json: bool) -> None:
     """The saved remotes."""
-    with _hub() as hub:
+    with open_hub() as hub:
         found = [{"name": r.name, "db": r.db, "store": r.store} for r in hub.remotes.list()]
     if as_json:
-        _emit_json(found)
+        emit_json(found)
         return
     for entry in found:
         click.echo(f"{entry['name']}\t{entry['db']}\t{entry['store']}")
@@ -56,7 +56,7 @@ def remote_ls(as_json: bool) -> None:
 
 def _report(report: Any, as_json: bool) -> None:
     if as_json:
-        _emit_json(report)
+        emit_json(report)
         return
     for ref in report.refs:
         if ref["status"] != "up-to-date":
@@ -75,11 +75,11 @@ def _transfer_command(verb: str, summary: str) -> click.Command:
     @click.argument("paths", nargs=-1)
     @click.option("--force", is_flag=True, help="Overwrite a diverged branch.")
     @json_option
-    @_handles_errors
+    @handles_errors
     def command(name: str, paths: tuple[str, ...], force: bool, as_json: bool) -> None:
-        with _hub() as hub:
+        with open_hub() as hub:
             method = hub.push if verb == "push" else hub.pull
-            _report(method(name, paths, force=force, progress=_progress), as_json)
+            _report(method(name, paths, force=force, progress=progress), as_json)
 
     return command
 
@@ -98,12 +98,12 @@ pull = _transfer_command(
 @click.argument("home", type=click.Path(file_okay=False))
 @click.argument("paths", nargs=-1)
 @json_option
-@_handles_errors
+@handles_errors
 def clone(db: str, store: str, home: str, paths: tuple[str, ...], as_json: bool) -> None:
     """Make a new embedded hub in HOME from a remote (saved there as 'origin')."""
-    from .core.hub import Hub
+    from ..core.hub import Hub
 
-    _report(Hub.clone(home, db, store, paths=paths, progress=_progress), as_json)
+    _report(Hub.clone(home, db, store, paths=paths, progress=progress), as_json)
 
 
 @click.group()
@@ -114,10 +114,10 @@ def group() -> None:
 @group.command(name="add")
 @click.argument("name")
 @click.argument("users", nargs=-1, required=True)
-@_handles_errors
+@handles_errors
 def group_add(name: str, users: tuple[str, ...]) -> None:
     """Add USERS to group NAME (created, owned by you, if new)."""
-    with _hub() as hub:
+    with open_hub() as hub:
         info = hub.group_add(name, list(users))
     click.echo(f"@{info['group']}: {', '.join(info['members'])}")
 
@@ -125,26 +125,23 @@ def group_add(name: str, users: tuple[str, ...]) -> None:
 @group.command(name="rm")
 @click.argument("name")
 @click.argument("users", nargs=-1)
-@_handles_errors
+@handles_errors
 def group_rm(name: str, users: tuple[str, ...]) -> None:
     """Remove USERS from group NAME; with no USERS, delete the group and its grants."""
-    with _hub() as hub:
+    with open_hub() as hub:
         info = hub.group_rm(name, list(users))
     click.echo(f"@{name}: {', '.join(info['members'])}" if info else f"group '{name}' deleted")
 
 
 @group.command(name="ls")
 @json_option
-@_handles_errors
+@handles_errors
 def group_ls(as_json: bool) -> None:
     """Every group, its owner and its members."""
-    with _hub() as hub:
+    with open_hub() as hub:
         groups = hub.group_ls()
     if as_json:
-        _emit_json(groups)
+        emit_json(groups)
         return
     for entry in groups:
         click.echo(f"@{entry['group']} ({entry['owner']}): {', '.join(entry['members'])}")
-
-
-COMMANDS = (remote, push, pull, clone, group)
