@@ -15,6 +15,7 @@ from typing import Any
 
 from ..core.pins import PinResult
 from ..views import (
+    CHANGE_MARKS,
     LOG_HEADER,
     SWEEP_HEADER,
     html_table,
@@ -88,9 +89,8 @@ def _labelled(commit: Any) -> list[tuple[str, dict[str, Any]]]:
 
 
 def diff_view(diff: Any) -> TableView:
-    marks = {"added": "+", "removed": "-", "changed": "M"}
     rows: list[list[Any]] = [
-        [marks[c.status], c.path, human_size(c.old_size), human_size(c.new_size)]
+        [CHANGE_MARKS[c.status], c.path, human_size(c.old_size), human_size(c.new_size)]
         for c in diff.changes
     ]
     for label, values in (("param", diff.params), ("metric", diff.metrics)):
