@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -208,14 +209,25 @@ def encode_json(answer: dict[str, Any]) -> bytes:
     (jupyter-server serves one request at a time, so at 32 clients every request waits for
     31 others). A NaN or infinite metric becomes ``null`` (``json.dumps`` wrote ``NaN``,
     which a browser's ``JSON.parse`` refuses); an integer beyond 64 bits, which orjson
-    refuses, falls back to the standard library. ``</`` is escaped as tornado does, so a
-    body is safe inside an HTML ``<script>`` too.
+    refuses, falls back to the standard library (NaN as null there too). ``</`` is
+    escaped as tornado does, so a body is safe inside an HTML ``<script>`` too.
     """
     try:
         body = orjson.dumps(answer, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:
-        body = json.dumps(answer).encode("utf-8")
+        body = json.dumps(_finite(answer)).encode("utf-8")
     return body.replace(b"</", b"<\\/")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as None, as orjson writes them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def pinned(ref: str, resolved: Resolved) -> bool:
