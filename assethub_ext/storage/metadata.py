@@ -377,8 +377,8 @@ def _commits_from_rows(rows: Iterable[Sequence[Any]]) -> dict[str, CommitRow]:
         "[" + ",".join(f"[{r[7]},{r[8]},{r[9]},{r[10]}]" for r, _ in grouped) + "]"
     )
     return {
-        r[0]: CommitRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], *doc, tuple(parents))
-        for (r, parents), doc in zip(grouped, documents, strict=True)
+        r[0]: CommitRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], p, m, meta, lin, tuple(parents))
+        for (r, parents), (p, m, meta, lin) in zip(grouped, documents, strict=True)
     }
 
 
