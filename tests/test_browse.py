@@ -209,3 +209,41 @@ def test_as_user_shares_the_stores_and_checks_the_name(hub: Hub) -> None:
         bob.log(M)
     with pytest.raises(InvalidInput, match="user name"):
         hub.as_user("../root")
+
+
+def test_log_pages_and_commit_reads_carry_every_field_as_written(hub: Hub) -> None:
+    """Params, metrics, metadata, lineage and parents (in their order) read back unchanged,
+    whatever the engine orders a page's rows by: a page is one query of commits joined
+    with their parents, decoded in one call."""
+    hub.create(M)
+    with hub.meta.write() as conn:
+        asset = hub._asset(conn, parse_asset_path(M), "edit")
+        written: list = []  # type: ignore[type-arg]
+        for i, parents in enumerate(([], [0], [0], [2, 1], [3])):
+            row = hub._make_commit(
+                asset,
+                kind="snapshot" if i == 1 else "commit",
+                tree=f"{i:064x}",
+                parents=[written[p].id for p in parents],
+                message=f"step {i}: é",
+                params={"lr": 0.1 / (i + 1), "layers": [64, i], "opt": {"name": "adam"}},
+                metrics={"loss": 1 / (i + 1), "ok": i % 2 == 0, "note": None},
+                meta={"version": f"v{i}"} if i else {},
+                lineage={"inputs": [{"ref": "x:v1", "asset": "x", "commit": "f" * 64}]}
+                if i == 3
+                else {},
+            )
+            row = dataclasses.replace(row, created_at=float(i + 1))
+            hub.meta.insert_commit(conn, row)
+            written.append(row)
+        hub.meta.create_ref(conn, asset.id, "main", "branch", written[-1].id)
+    merge = written[3]
+    assert merge.parents == (written[2].id, written[1].id)
+    by_id = {c.id: c for c in written}
+    for size in (1, 2, 100):
+        paged = all_pages(lambda cur, n=size: hub.log_page(M, limit=n, cursor=cur))
+        assert sorted(paged, key=lambda c: c.id) == sorted(written, key=lambda c: c.id)
+        assert all(c == by_id[c.id] for c in paged)
+    with hub.meta.read() as conn:
+        assert hub.meta.get_commits(conn, [c.id for c in written]) == by_id
+        assert hub.meta.get_commits(conn, [merge.id, "0" * 64]) == {merge.id: merge}

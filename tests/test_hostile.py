@@ -16,6 +16,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -1027,3 +1028,12 @@ def test_a_first_commit_cannot_create_a_reserved_branch(
         hub.commit(f"{MODEL}:{name}", str(src))
     assert_one_sentence(caught.value)
     assert hub.branch_list(MODEL) == []
+
+
+def test_a_tree_entry_of_the_wrong_shape_is_refused_as_corrupt() -> None:
+    good = Tree([TreeEntry("a", "0" * 64, 1)])
+    assert Tree.decode(good.encode()) == good
+    for rows in ([["a", "0" * 64, 1]], [["a", "0" * 64, 1, 0o100644, "x"]], ["a"], [7]):
+        text = json.dumps({"format": "assethub.tree.v1", "entries": rows})
+        with pytest.raises(IntegrityError, match="unreadable"):
+            Tree.decode(zlib.compress(text.encode()))

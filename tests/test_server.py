@@ -7,6 +7,7 @@ be called by several users, as a JupyterHub deployment would.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import json
 import subprocess
@@ -241,6 +242,40 @@ async def test_log_is_paged_by_cursor(call: Call, filled: dict[str, str]) -> Non
         refused(await call("GET", "log", ref=DS, cursor=cursor), 400, "invalid")
     for limit in ("0", "1001", "-1", "1e3", "ten", "99999999999999999999"):
         refused(await call("GET", "log", ref=DS, limit=limit), 400, "invalid")
+
+
+async def test_a_nan_metric_is_served_as_null_in_valid_json(
+    call: Call, filled: dict[str, str], make_hub: Callable[..., Hub], tmp_path: Path
+) -> None:
+    nan = make_hub("alice").commit(
+        f"{M}:main",
+        str(write_files(tmp_path / "w-nan", {"w.bin": "n"})),
+        metrics={"loss": float("nan"), "acc": float("inf"), "n": 2**70},
+    )
+    for _ in range(2):  # made, then kept
+        response = await call("GET", "log", ref=f"{M}:main", limit="1")
+        body = json.loads(response.body, parse_constant=lambda name: pytest.fail(name))
+        assert body["commits"][0]["id"] == nan.id
+        assert body["commits"][0]["metrics"] == {"loss": None, "acc": None, "n": 2**70}
+
+
+async def test_startup_objects_are_frozen_and_what_is_kept_later_still_follows_changes(
+    call: Call,
+    filled: dict[str, str],
+    jp_serverapp: Any,
+    make_hub: Callable[..., Hub],
+    tmp_path: Path,
+) -> None:
+    """Full garbage collections skip what the server built at startup (a collection puts
+    every other survivor in the oldest generation); answers kept after that still follow
+    a branch that moves."""
+    before = ok(await call("GET", "log", ref=f"{M}:exp", limit="1"))["commits"][0]["id"]
+    gc.collect()
+    app = jp_serverapp.web_app
+    assert gc.is_tracked(app) and all(o is not app for o in gc.get_objects(generation=2))
+    moved = make_hub("alice").commit(f"{M}:exp", str(write_files(tmp_path / "w4", {"w.bin": "4"})))
+    after = ok(await call("GET", "log", ref=f"{M}:exp", limit="1"))["commits"][0]["id"]
+    assert (before, after) == (filled["second"], moved.id)
 
 
 async def test_commit_tree_diff_and_lineage(call: Call, filled: dict[str, str]) -> None:

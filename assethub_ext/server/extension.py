@@ -10,6 +10,7 @@ are described in ``openapi.yaml`` next to this file; a test keeps the two in ste
 
 from __future__ import annotations
 
+import gc
 import mimetypes
 import os
 import re
@@ -512,6 +513,30 @@ def api_handlers() -> list[tuple[str, type[AssetHubHandler]]]:
     ]
 
 
+def freeze_startup_objects() -> None:
+    """Leave what the server built at startup out of every later garbage collection.
+
+    Run once the event loop starts, after every extension has loaded. A started
+    jupyter-server holds about 330,000 objects that the garbage collector tracks (modules,
+    classes, functions, JupyterLab's settings and schemas), and they live as long as the
+    process. CPython collects the oldest generation whenever the objects that survived
+    younger collections reach a quarter of those it already holds: a few hundred pages
+    keep that many objects alive across a collection, so every few seconds of load one
+    full collection walked them all, 70 to 130 ms with the event loop stopped (measured
+    with ``gc.callbacks`` in the API bench: five such pauses in 3,000 requests, each
+    holding the 32 requests in flight; it was the one-time ~100 ms pause of the
+    latency tables). ``gc.freeze()`` moves them to a permanent generation that
+    collections skip; a full collection then walks only what came later (0.6 ms).
+
+    Collected first, so that no garbage is frozen. Frozen objects are still freed when
+    nothing refers to them any more; only a reference cycle among them would be kept,
+    and startup objects are not dropped. Caches filled later (trees, lineage, answers)
+    are not frozen: they evict and free as before.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 class AssetHubExtension(ExtensionApp):
     """The extension as jupyter-server starts and stops it: routes in, and the hub closed.
 
@@ -528,6 +553,8 @@ class AssetHubExtension(ExtensionApp):
             (url_path_join(*API_PREFIX, path), handler) for path, handler in api_handlers()
         )
         self.log.info("Asset Hub %s: API at /%s/", __version__, "/".join(API_PREFIX))
+        if self.serverapp is not None:
+            self.serverapp.io_loop.add_callback(freeze_startup_objects)
 
     async def stop_extension(self) -> None:
         hub = self.serverapp.web_app.settings.pop(HUB_SETTING, None) if self.serverapp else None
