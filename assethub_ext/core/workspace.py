@@ -145,10 +145,11 @@ class _Folders:
         """Tree folder -> checked folder on disk: most files share a folder with the last."""
 
     def target(self, rel: str) -> str:
-        """Where ``rel`` is written; creates its folders."""
+        """Where ``rel`` is written; creates its folders. (Joined by hand: ``name`` is one
+        checked path component, and ``os.path.join`` costs more than the check itself.)"""
         folder, name = self._folder(rel, create=True)
         assert folder is not None
-        return os.path.join(folder, name)
+        return folder + os.sep + name
 
     def existing(self, rel: str) -> str | None:
         """Where ``rel`` is now, or None if its folder does not exist."""
@@ -202,7 +203,8 @@ def _write_packed(
         queue: deque[Future[int]] = deque()
         batch: list[tuple[str, bytes, TreeEntry]] = []
         for digest, data in store.read_many(list(wanted)):
-            batch += [(folders.target(e.path), data, e) for e in wanted[digest]]
+            for entry in wanted[digest]:
+                batch.append((folders.target(entry.path), data, entry))
             if len(batch) >= WRITE_BATCH:
                 queue.append(pool.submit(_write_batch, batch))
                 batch = []

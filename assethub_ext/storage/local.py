@@ -454,18 +454,15 @@ def _verified(digest: str, data: bytes) -> bytes:
     return data
 
 
-def _writev_all(fd: int, buffers: list[bytes]) -> None:
-    """Write every buffer, in order; ``writev`` may write only part (a signal, a full
-    disk's last bytes), so the rest is written until nothing is left or it fails."""
-    views = [memoryview(b) for b in buffers]
-    first = 0
-    while first < len(views):
-        done = os.writev(fd, views[first : first + WRITE_GROUP])
-        while first < len(views) and done >= len(views[first]):
-            done -= len(views[first])
-            first += 1
-        if done:
-            views[first] = views[first][done:]
+def _writev_all(fd: int, buffers: list[bytes], size: int) -> None:
+    """Write ``size`` bytes of buffers (at most ``WRITE_GROUP``), in order. ``writev`` may
+    write only part (a signal, a full disk's last bytes): the rest is then written until
+    nothing is left or a write fails."""
+    done = os.writev(fd, buffers)
+    if done < size:
+        rest = memoryview(b"".join(buffers))[done:]
+        while rest:
+            rest = rest[os.write(fd, rest) :]
 
 
 def _take(path: str, tmp: str) -> str | None:
@@ -605,12 +602,13 @@ class LocalObjectWriter(BatchWriter):
             self._loose_tmp.append((tmp, digest))
             self._rows[digest] = (None, 0, len(data))
             return
-        if self._pack_fd is None or self._pack_size + len(data) > PACK_LIMIT:
+        size = len(data)
+        if self._pack_fd is None or self._pack_size + size > PACK_LIMIT:
             self._start_pack()
         self._unwritten.append(data)
-        self._unwritten_bytes += len(data)
-        self._rows[digest] = (self._pack_id, self._pack_size, len(data))
-        self._pack_size += len(data)
+        self._unwritten_bytes += size
+        self._rows[digest] = (self._pack_id, self._pack_size, size)
+        self._pack_size += size
         if len(self._unwritten) >= WRITE_GROUP or self._unwritten_bytes >= WRITE_GROUP_BYTES:
             self._write_out()
 
@@ -618,7 +616,7 @@ class LocalObjectWriter(BatchWriter):
         """Write the objects appended since the last group, in one ``writev`` (the pack is
         still under ``tmp/``: a process killed before this leaves a shorter stray file)."""
         assert self._pack_fd is not None
-        _writev_all(self._pack_fd, self._unwritten)
+        _writev_all(self._pack_fd, self._unwritten, self._unwritten_bytes)
         self._unwritten = []
         self._unwritten_bytes = 0
 
