@@ -162,7 +162,7 @@ def stat_stamp(raw: list[RawFile]) -> StatStamp | None:
 
 
 def _validated(raw: list[RawFile]) -> list[SourceFile]:
-    return sorted((_source_file(*r) for r in raw), key=lambda f: f.rel)
+    return sorted(_source_file(*r) for r in raw)  # by path: the first field, never equal
 
 
 def scan(source: str, *, as_contents: bool) -> list[SourceFile]:
