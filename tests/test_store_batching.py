@@ -35,7 +35,9 @@ DS = "alice/dataset/f/many"
 def _objects(count: int, seed: int) -> list[bytes]:
     """Distinct small objects of uneven sizes, an empty one among them."""
     rng = random.Random(seed)
-    return [b""] + [rng.randbytes(rng.randint(1, 3000)) + i.to_bytes(4) for i in range(count)]
+    return [b""] + [
+        rng.randbytes(rng.randint(1, 3000)) + i.to_bytes(4, "big") for i in range(count)
+    ]
 
 
 def test_grouped_pack_writes_read_back_byte_for_byte(tmp_path: Path) -> None:
@@ -63,7 +65,7 @@ from assethub_ext.storage.local import WRITE_GROUP, LocalObjectStore
 store = LocalObjectStore(sys.argv[1])
 writer = store.writer()
 for i in range(3 * WRITE_GROUP):
-    writer.put_bytes(os.urandom(100) + i.to_bytes(4))
+    writer.put_bytes(os.urandom(100) + i.to_bytes(4, "big"))
 writer._flush_pending()
 print("written", flush=True)
 time.sleep(60)
@@ -119,7 +121,8 @@ Hub(sys.argv[1], user="alice").add(sys.argv[2], [sys.argv[3]], progress=StopMidw
 def test_a_killed_add_of_many_files_is_fsck_clean_and_a_retry_succeeds(
     hub: Hub, hub_home: Path, tmp_path: Path
 ) -> None:
-    files = {f"d{i % 7}/f{i:05d}": data for i, data in enumerate(_objects(3 * WRITE_GROUP, 2))}
+    objects = enumerate(_objects(3 * WRITE_GROUP, 2))
+    files: dict[str, bytes | str] = {f"d{i % 7}/f{i:05d}": data for i, data in objects}
     data = write_files(tmp_path / "data", files)
     hub.create(DS)
     proc = subprocess.Popen(
@@ -144,7 +147,9 @@ def test_a_killed_add_of_many_files_is_fsck_clean_and_a_retry_succeeds(
 def test_a_corrupt_packed_object_is_refused_by_a_checkout_in_one_sentence(
     hub: Hub, tmp_path: Path
 ) -> None:
-    files = {f"f{i:04d}": data for i, data in enumerate(_objects(600, seed=3)[1:])}
+    files: dict[str, bytes | str] = {
+        f"f{i:04d}": data for i, data in enumerate(_objects(600, seed=3)[1:])
+    }
     hub.create(DS)
     hub.add(DS, [str(write_files(tmp_path / "data", files))])
     version = str(hub.publish(DS))
@@ -171,7 +176,7 @@ def test_local_files_names_exactly_the_loose_objects(tmp_path: Path, loose_count
     try:
         loose = [tmp_path / f"l{i}" for i in range(loose_count)]
         for i, path in enumerate(loose):
-            path.write_bytes(os.urandom(64) + i.to_bytes(4))
+            path.write_bytes(os.urandom(64) + i.to_bytes(4, "big"))
         with store.writer() as writer:
             packed = [writer.put_bytes(data) for data in _objects(20, seed=4)]
             linked = [writer.put_file(str(p), p.stat().st_size, link=True) for p in loose]
@@ -179,8 +184,8 @@ def test_local_files_names_exactly_the_loose_objects(tmp_path: Path, loose_count
         asked = set(packed) | set(linked[:10]) | {"0" * 64}
         found = store.local_files(asked)
         assert set(found) == set(linked[:10])
-        for digest, path in found.items():
-            assert hash_bytes(Path(path).read_bytes()) == digest
+        for digest, file in found.items():
+            assert hash_bytes(Path(file).read_bytes()) == digest
     finally:
         store.close()
 
@@ -215,3 +220,20 @@ def test_the_collector_resumes_after_the_last_pause_and_only_if_it_ran() -> None
     with pytest.raises(ValueError), paused_gc:
         raise ValueError
     assert gc.isenabled()
+
+
+def test_a_checkout_of_large_packed_objects_writes_them_in_byte_bounded_batches(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """Objects just under the 1 MiB pack line fill a batch by bytes long before by count."""
+    files: dict[str, bytes | str] = {f"w{i:02d}.bin": os.urandom(1000 * 1024) for i in range(12)}
+    files |= {f"s/{i:03d}.txt": f"small {i}\n" for i in range(300)}
+    hub.create(DS)
+    hub.add(DS, [str(write_files(tmp_path / "data", files))])
+    version = str(hub.publish(DS))
+    assert all(info.packed for info in hub.objects.iter_objects())
+    done = hub.checkout(version, str(tmp_path / "out"), link="copy")
+    assert done.report.files == len(files)
+    assert read_files(tmp_path / "out" / "data") == {
+        k: v.encode() if isinstance(v, str) else v for k, v in files.items()
+    }
