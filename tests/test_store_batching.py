@@ -64,27 +64,31 @@ from assethub_ext.storage.local import WRITE_GROUP, LocalObjectStore
 
 store = LocalObjectStore(sys.argv[1])
 writer = store.writer()
-for i in range(3 * WRITE_GROUP):
+for i in range(3 * WRITE_GROUP):  # pending objects are appended every 512: groups are written
     writer.put_bytes(os.urandom(100) + i.to_bytes(4, "big"))
-writer._flush_pending()
 print("written", flush=True)
 time.sleep(60)
 """
+
+
+def _kill_on(line: str, script: str, *args: str) -> None:
+    """Run ``script`` in a fresh interpreter and SIGKILL it once it prints ``line``."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == f"{line}\n"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
 
 
 def test_a_writer_killed_between_grouped_writes_leaves_only_a_stray_pack(
     tmp_path: Path,
 ) -> None:
     root = tmp_path / "store"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_WRITER, str(root)],
-        env=subprocess_env(),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline() == "written\n"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
+    _kill_on("written", KILLED_WRITER, str(root))
     store = LocalObjectStore(str(root))
     try:
         assert list(store.iter_objects()) == [], "nothing of the killed batch is visible"
@@ -125,15 +129,7 @@ def test_a_killed_add_of_many_files_is_fsck_clean_and_a_retry_succeeds(
     files: dict[str, bytes | str] = {f"d{i % 7}/f{i:05d}": data for i, data in objects}
     data = write_files(tmp_path / "data", files)
     hub.create(DS)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_ADD, str(hub_home), DS, str(data)],
-        env=subprocess_env(),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline() == "writing\n"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
+    _kill_on("writing", KILLED_ADD, str(hub_home), DS, str(data))
     with Hub(str(hub_home), user="alice") as again:
         assert again.fsck().ok
         again.add(DS, [str(data)])
