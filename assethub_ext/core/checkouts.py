@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .context import HubContext
 from .errors import InvalidInput
+from .gcpause import paused_gc
 from .progress import ProgressFactory, no_progress
 from .workspace import LINK_MODES, CheckoutReport, LinkMode, materialize
 
@@ -21,6 +22,7 @@ class Checkout:
 class CheckoutOps(HubContext):
     """Materialising refs into folders (used directly and by pins)."""
 
+    @paused_gc
     def checkout(
         self,
         ref: str,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .context import HubContext, Resolved, asset_path
 from .errors import Conflict, InvalidInput, NotFound
+from .gcpause import paused_gc
 from .ingest import ingest, remember_linked
 from .names import DRAFT, MAIN, check_tree_path, parse_asset_path, version_number
 from .progress import ProgressFactory, no_progress
@@ -102,6 +103,7 @@ class DatasetOps(HubContext):
                     )
         return DraftChange(asset_path_text, revision, changes, len(new_tree))
 
+    @paused_gc
     def add(
         self,
         path: str,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from . import lineage as lineage_capture
 from .context import HubContext, asset_path
 from .errors import Conflict, InvalidInput, MergeConflict, NotFound
+from .gcpause import paused_gc
 from .ingest import ingest
 from .names import (
     DRAFT,
@@ -72,6 +73,7 @@ class MergeResult:
 
 
 class ModelOps(HubContext):
+    @paused_gc
     def commit(
         self,
         ref: str,

@@ -42,10 +42,11 @@ RawFile = tuple[str, str, os.stat_result]
 
 
 def _source_file(rel: str, path: str, st: os.stat_result) -> SourceFile:
-    try:
-        rel.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(f"the name of {os.fsencode(path)!r} is not valid UTF-8.") from None
+    if not rel.isascii():  # only a name with other characters can hold undecodable bytes
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(f"the name of {os.fsencode(path)!r} is not valid UTF-8.") from None
     check_tree_path(rel)
     return SourceFile(
         rel, path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, bool(st.st_mode & 0o111)
@@ -161,7 +162,7 @@ def stat_stamp(raw: list[RawFile]) -> StatStamp | None:
 
 
 def _validated(raw: list[RawFile]) -> list[SourceFile]:
-    return sorted((_source_file(*r) for r in raw), key=lambda f: f.rel)
+    return sorted(_source_file(*r) for r in raw)  # by path: the first field, never equal
 
 
 def scan(source: str, *, as_contents: bool) -> list[SourceFile]:

@@ -126,7 +126,9 @@ class Tree(Mapping[str, TreeEntry]):
         return Tree(entries.values())
 
     def encode(self) -> bytes:
-        rows = list(map(list, self._entries.values()))
+        """Canonical JSON; each entry, a tuple, is written as the array [path, digest,
+        size, mode] (its field order) without building 20,000 lists first."""
+        rows = list(self._entries.values())
         text = json.dumps({"format": TREE_FORMAT, "entries": rows}, separators=(",", ":"))
         return zlib.compress(text.encode("utf-8"), 1)
 
