@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..core.errors import AssetHubError
-from ..views import change_line, json_text, text_table
+from ..views import json_text, text_table
 from ._plain import report_error, report_interrupt
 
 if TYPE_CHECKING:
@@ -71,14 +71,6 @@ def emit_json(value: Any) -> None:
 def table(rows: list[list[str]], header: list[str]) -> None:
     if rows:
         click.echo(text_table(header, rows))
-
-
-def print_changes(changes: list[Any], as_json: bool) -> None:
-    if as_json:
-        emit_json(changes)
-        return
-    for change in changes:
-        click.echo(change_line(change))
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

@@ -11,7 +11,7 @@ implementation, two ways in.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..views import change_line, json_text
 
@@ -62,12 +62,19 @@ def show_status(path: str, sources: list[str], as_json: bool) -> None:
         changes = workspace_status(path, sources, index=index, load_tree=load_tree)
     finally:
         index.close()
+    if not changes and not as_json:
+        print("up to date")
+        return
+    print_changes(changes, as_json)
+
+
+def print_changes(changes: list[Any], as_json: bool) -> None:
+    """Files added, removed and changed, a line each or as JSON (``status`` and ``diff``)."""
     if as_json:
         print(json_text(changes))
-    elif not changes:
-        print("up to date")
-    else:
-        print("\n".join(change_line(change) for change in changes))
+        return
+    for change in changes:
+        print(change_line(change))
 
 
 def plain_status(argv: list[str]) -> tuple[str, list[str], bool] | None:

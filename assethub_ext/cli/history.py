@@ -10,10 +10,10 @@ from ._common import (
     handles_errors,
     json_option,
     open_hub,
-    print_changes,
     progress,
     table,
 )
+from ._plain import print_changes
 
 
 @click.command()
