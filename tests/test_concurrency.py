@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -29,8 +30,22 @@ DATASET = "alice/dataset/f/d"
 MODEL = "alice/model/f/m"
 BIG = 1024 * 1024 + 4096  # a loose object
 
-WORKER = r"""
-import json, os, sys, time, traceback
+WAIT_FOR_ALL = r"""
+import os, time
+
+def wait_for_all(barrier, me, count, round_):
+    open(os.path.join(barrier, f"r{round_}.{me}"), "w").close()
+    deadline = time.monotonic() + 120
+    while sum(n.startswith(f"r{round_}.") for n in os.listdir(barrier)) < count:
+        if time.monotonic() > deadline:
+            raise SystemExit("barrier timeout")
+        time.sleep(0.0002)
+"""
+
+WORKER = (
+    WAIT_FOR_ALL
+    + r"""
+import json, sys, traceback
 
 spec = json.loads(sys.argv[1])
 from assethub_ext import Hub
@@ -40,16 +55,8 @@ hub = Hub(spec["home"], user="alice")
 hub.meta, hub.objects, hub.index  # opened before the start line, so all start together
 barrier, me, count = spec["barrier"], spec["index"], spec["count"]
 
-def wait_for_all(round_):
-    open(os.path.join(barrier, f"r{round_}.{me}"), "w").close()
-    deadline = time.monotonic() + 120
-    while sum(n.startswith(f"r{round_}.") for n in os.listdir(barrier)) < count:
-        if time.monotonic() > deadline:
-            raise SystemExit("barrier timeout")
-        time.sleep(0.0002)
-
 for round_, source in enumerate(spec["sources"]):
-    wait_for_all(round_)
+    wait_for_all(barrier, me, count, round_)
     result = {"round": round_, "worker": me, "source": source}
     try:
         if spec["op"] == "commit":
@@ -66,6 +73,7 @@ for round_, source in enumerate(spec["sources"]):
     print(json.dumps(result), flush=True)
 hub.close()
 """
+)
 
 
 def _run_workers(
@@ -113,6 +121,47 @@ def _unexpected(results: list[dict[str, Any]], message_part: str) -> list[dict[s
         for r in results
         if not r["ok"] and not (r["type"] == "BranchMoved" and message_part in r["message"])
     ]
+
+
+OPENER = (
+    WAIT_FOR_ALL
+    + r"""
+import sys
+from assethub_ext.core.workspace_index import WorkspaceIndex
+from assethub_ext.storage.local import LocalObjectStore
+
+root, me, count, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+for round_ in range(rounds):
+    wait_for_all(root, me, count, round_)
+    WorkspaceIndex(os.path.join(root, f"fresh-{round_}", "workspace.sqlite")).close()
+    LocalObjectStore(os.path.join(root, f"fresh-{round_}", "store")).close()
+"""
+)
+
+
+def test_processes_opening_fresh_sqlite_files_together_all_succeed(tmp_path: Path) -> None:
+    """Switching a new SQLite file to WAL fails at once, without waiting, while another
+    process holds a lock on it; parallel workers' first use of a fresh hub hits exactly
+    that, so every opener must get through and leave the file in WAL mode."""
+    workers, rounds = 6, 15
+    script = tmp_path / "opener.py"
+    script.write_text(OPENER)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path), str(w), str(workers), str(rounds)],
+            env=subprocess_env(),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(workers)
+    ]
+    errors = [proc.communicate(timeout=300)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * workers, errors
+    for round_ in range(rounds):
+        fresh = tmp_path / f"fresh-{round_}"
+        for db in (fresh / "workspace.sqlite", fresh / "store" / "index.sqlite"):
+            with sqlite3.connect(db) as conn:
+                assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",), db
 
 
 # -- commits racing on one branch -----------------------------------------------------------

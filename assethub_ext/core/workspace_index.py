@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable
 
 from .scan import SourceFile, StatStamp
+from .sqlite_wal import enable_wal
 
 RACY_MARGIN_NS = 50_000_000
 """A file modified within this long before it was hashed is re-hashed next time: file
@@ -46,8 +47,7 @@ class WorkspaceIndex:
     def __init__(self, path: str) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=OFF")
+        enable_wal(self._db, synchronous="OFF")
         self._db.executescript(
             "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
             " ctime_ns INTEGER, ino INTEGER, digest TEXT, hashed_at_ns INTEGER) WITHOUT ROWID;"

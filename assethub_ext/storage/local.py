@@ -33,6 +33,7 @@ from itertools import islice
 from ..core.errors import IntegrityError
 from ..core.hashing import copy_hashing, hash_bytes, hash_file
 from ..core.links import NO_LINK_HERE, READ_ONLY, WRITE_BITS, reflink
+from ..core.sqlite_wal import enable_wal
 from .locks import FileWritersLock, WritersLock
 from .objects import (
     LOOSE_THRESHOLD,
@@ -71,8 +72,7 @@ class LocalObjectStore:
         self._db = sqlite3.connect(
             os.path.join(root, "index.sqlite"), timeout=60, isolation_level=None
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        enable_wal(self._db, synchronous="NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS objects (digest TEXT PRIMARY KEY, pack TEXT,"
             " offset INTEGER, size INTEGER NOT NULL, stored_at REAL NOT NULL) WITHOUT ROWID"

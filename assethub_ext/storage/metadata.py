@@ -55,6 +55,7 @@ from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ..core.errors import AssetHubError, BranchMoved, IntegrityError, Unavailable
+from ..core.sqlite_wal import enable_wal
 
 SCHEMA_VERSION = 4
 WRITE_LOCK_KEY = 0x61737368_75627478  # "asshubtx": the PostgreSQL write-transaction lock
@@ -636,11 +637,8 @@ def _make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
+            enable_wal(dbapi_connection, synchronous="NORMAL")
+            dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:

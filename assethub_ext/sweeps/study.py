@@ -27,6 +27,7 @@ import sqlalchemy
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from ..core.sqlite_wal import enable_wal
 from .spec import ParamSpec, SweepSpec
 
 if TYPE_CHECKING:
@@ -114,10 +115,7 @@ def _write_ahead(engine: sqlalchemy.engine.Engine) -> None:
 
     @sqlalchemy.event.listens_for(engine, "connect")
     def pragmas(connection: Any, record: Any) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        enable_wal(connection, synchronous="NORMAL")
 
     engine.dispose()  # connections opened while Optuna created its tables predate the pragmas
 
