@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .context import HubContext
-from .errors import InvalidInput
+from .errors import InvalidInput, no_room_is_an_error
 from .gcpause import paused_gc
 from .progress import ProgressFactory, no_progress
 from .workspace import LINK_MODES, CheckoutReport, LinkMode, materialize
@@ -39,14 +39,16 @@ class CheckoutOps(HubContext):
         tree = self.load_tree(commit.tree)
         name = f"{resolved.path}:{resolved.ref}"
         marker = {"ref": name, "commit": commit.id, "tree": commit.tree}
-        report = materialize(
-            self.objects,
-            tree,
-            dest,
-            old_tree_loader=self.load_tree,
-            marker=marker,
-            link=link,
-            force=force,
-            progress=progress,
-        )
+        then = "make room and run it again: it goes on from where it stopped."
+        with no_room_is_an_error(f"the checkout into '{dest}'", then):
+            report = materialize(
+                self.objects,
+                tree,
+                dest,
+                old_tree_loader=self.load_tree,
+                marker=marker,
+                link=link,
+                force=force,
+                progress=progress,
+            )
         return Checkout(name, commit.id, dest, report)

@@ -7,6 +7,10 @@ that is *not* an ``AssetHubError`` is a bug and may surface as a traceback.
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class AssetHubError(Exception):
     """A request the hub refused or could not carry out; ``str(err)`` is for the user."""
@@ -78,6 +82,32 @@ class Unavailable(AssetHubError):
 
     code = "unavailable"
     http_status = 503
+
+
+class StorageFull(Unavailable):
+    """A write found no room: a full disk, a quota, a file-size limit, a read-only mount."""
+
+    code = "storage_full"
+    http_status = 507
+
+
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+@contextmanager
+def no_room_is_an_error(what: str, then: str) -> Iterator[None]:
+    """Turn a write that found no room into one sentence: ``what`` could not be written
+    (and why), then ``then``, which says what became of the half-done work.
+
+    Other ``OSError``s pass through: they are not the user's to fix by making room.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in NO_ROOM:
+            raise
+        reason = (exc.strerror or "no room").lower()
+        raise StorageFull(f"{what} could not be written ({reason}); {then}") from exc
 
 
 class IntegrityError(AssetHubError):

@@ -25,12 +25,13 @@ import contextlib
 import os
 import sqlite3
 import stat
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-from ..core.errors import IntegrityError
+from ..core.errors import IntegrityError, no_room_is_an_error
 from ..core.hashing import copy_hashing, hash_bytes, hash_file
 from ..core.links import NO_LINK_HERE, READ_ONLY, WRITE_BITS, reflink
 from ..core.sqlite_wal import enable_wal
@@ -269,14 +270,18 @@ class LocalObjectStore:
 
     # -- writing (used by LocalObjectWriter) ----------------------------------------------
     def _publish(self, rows: list[tuple[str, str | None, int, int]], kept: set[str]) -> None:
-        """Make a batch visible, and refresh the age of reused objects, in one transaction."""
+        """Make a batch visible, and refresh the age of reused objects, in one transaction.
+
+        Rows go in in digest order: each insert then lands next to the last one in the
+        index, and 20,000 of them take a third less time than in random order.
+        """
         now = time.time()
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.executemany(
                 "INSERT OR IGNORE INTO objects (digest, pack, offset, size, stored_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                ((d, p, o, s, now) for d, p, o, s in rows),
+                ((d, p, o, s, now) for d, p, o, s in sorted(rows)),
             )
             for chunk in chunks(kept):
                 marks = ",".join("?" * len(chunk))
@@ -465,6 +470,40 @@ def _writev_all(fd: int, buffers: list[bytes], size: int) -> None:
             rest = rest[os.write(fd, rest) :]
 
 
+class _GroupWrites:
+    """Pack groups written by a background thread, one group at a time.
+
+    ``writev`` releases the GIL, so the kernel's part of a write (taking fresh page-cache
+    pages and copying into them, a third of a first add here) runs on another core while
+    the caller reads and hashes the next files. At most one group is in flight, so memory
+    stays bounded; an error is raised by the next call, before anything is committed.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, fd: int, buffers: list[bytes], size: int) -> None:
+        self.wait()
+        self._thread = threading.Thread(target=self._write, args=(fd, buffers, size))
+        self._thread.start()
+
+    def _write(self, fd: int, buffers: list[bytes], size: int) -> None:
+        try:
+            _writev_all(fd, buffers, size)
+        except BaseException as exc:
+            self._error = exc
+
+    def wait(self) -> None:
+        """Return once nothing is in flight; raise what the last group's write raised."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+
 def _take(path: str, tmp: str) -> str | None:
     """Link ``path`` to ``tmp`` by reflink, else by hard link; None: copy instead."""
     try:
@@ -529,9 +568,26 @@ class LocalObjectWriter(BatchWriter):
         self._loose_tmp: list[tuple[str, str]] = []
         self._unwritten: list[bytes] = []
         self._unwritten_bytes = 0
+        self._writes = _GroupWrites()
 
     def __enter__(self) -> LocalObjectWriter:
         return self
+
+    def _room(self) -> contextlib.AbstractContextManager[None]:
+        """A write that finds the store's disk full says so in one sentence; the batch is
+        then aborted by the caller's ``with``, so nothing of it stays."""
+        where = f"the object store in '{self._store.root}'"
+        return no_room_is_an_error(where, "nothing was kept: make room and run the command again.")
+
+    def put_file(
+        self, path: str, size: int, known_digest: str | None = None, *, link: bool = False
+    ) -> str:
+        with self._room():
+            return super().put_file(path, size, known_digest, link=link)
+
+    def put_bytes(self, data: bytes) -> str:
+        with self._room():
+            return super().put_bytes(data)
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         """Abort an uncommitted batch; release the writers' lock either way.
@@ -552,7 +608,12 @@ class LocalObjectWriter(BatchWriter):
         if link and (digest := self._put_linked(path, size)) is not None:
             return digest
         tmp = self._store.tmp_path(".obj")
-        digest, stored = copy_hashing(path, tmp)
+        try:
+            digest, stored = copy_hashing(path, tmp)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)  # half-copied: the batch never knew it
+            raise
         return self._add_loose(path, tmp, digest, stored, size)
 
     def _put_linked(self, path: str, size: int) -> str | None:
@@ -591,7 +652,8 @@ class LocalObjectWriter(BatchWriter):
         targets = {digest: self._store.tmp_path(".obj") for digest in sorted(absent)}
         for digest, tmp in targets.items():
             self.adopt(tmp, digest, sizes[digest])
-        source.export(targets)
+        with self._room():
+            source.export(targets)
 
     def append(self, digest: str, data: bytes) -> None:
         """Write an object with no check for an existing copy (repacking moves live ones)."""
@@ -616,7 +678,7 @@ class LocalObjectWriter(BatchWriter):
         """Write the objects appended since the last group, in one ``writev`` (the pack is
         still under ``tmp/``: a process killed before this leaves a shorter stray file)."""
         assert self._pack_fd is not None
-        _writev_all(self._pack_fd, self._unwritten, self._unwritten_bytes)
+        self._writes.submit(self._pack_fd, self._unwritten, self._unwritten_bytes)
         self._unwritten = []
         self._unwritten_bytes = 0
 
@@ -631,6 +693,7 @@ class LocalObjectWriter(BatchWriter):
         if self._pack_fd is None:
             return
         self._write_out()
+        self._writes.wait()
         if _fsync_wanted():
             os.fsync(self._pack_fd)
         os.close(self._pack_fd)
@@ -639,8 +702,9 @@ class LocalObjectWriter(BatchWriter):
 
     def commit(self, replace: bool = False) -> None:
         """Place files, then index them; ``replace`` moves existing rows (repacking)."""
-        self._flush_pending()
-        self._close_pack()
+        with self._room():
+            self._flush_pending()
+            self._close_pack()
         for tmp, pack_id in self._finished_packs:
             os.chmod(tmp, READ_ONLY)
             os.rename(tmp, self._store._pack_path(pack_id))
@@ -681,6 +745,8 @@ class LocalObjectWriter(BatchWriter):
         self._pending.clear()
         self._rows.clear()
         self._unwritten = []
+        with contextlib.suppress(OSError):
+            self._writes.wait()  # the batch is dropped: a failed write changes nothing
         if self._pack_fd is not None:
             os.close(self._pack_fd)
             self._pack_fd = None
