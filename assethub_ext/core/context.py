@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from ..storage.metadata import AssetRow, Catalog, CommitRow, FolderRow, MetadataStore
     from ..storage.objects import ObjectStore, ObjectWriter
-    from .history import LineagePart
+    from .history import KeptLineage
     from .workspace_index import WorkspaceIndex
 
 LEVELS = {"read": 1, "run": 2, "edit": 3}
@@ -47,7 +47,7 @@ TREE_CACHE_ENTRIES = 300_000
 """Decoded trees kept in memory, counted in files (about 300 bytes each): enough for a few
 commits of 100,000 files, so paging through one decodes it once."""
 LINEAGE_CACHE_WEIGHT = 200_000
-"""Lineage walks kept in memory, counted in nodes and edges (a few hundred bytes each)."""
+"""Lineage graphs kept in memory, counted in nodes and edges (a few hundred bytes each)."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,8 @@ class HubContext:
         self.config = config or HubConfig.from_env(home=home, user=user)
         self.user = self.config.user
         self._trees = TreeCache(TREE_CACHE_ENTRIES)
-        self._lineage_parts: WeightedLRU[tuple[str, bool, int], LineagePart] = WeightedLRU(
-            LINEAGE_CACHE_WEIGHT, lambda part: part.weight
+        self._lineage_graphs: WeightedLRU[tuple[str, str, bool, bool, int], KeptLineage] = (
+            WeightedLRU(LINEAGE_CACHE_WEIGHT, lambda kept: kept.weight)
         )
 
     def as_user(self: H, user: str) -> H:

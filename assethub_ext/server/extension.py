@@ -34,6 +34,7 @@ from .base import (
     AssetHubHandler,
     RangeNotSatisfiable,
     answer_key,
+    encode_json,
     pinned,
 )
 from .cache import IMMUTABLE
@@ -225,7 +226,7 @@ class LineageHandler(AssetHubHandler):
             down=direction != "up",
             depth=depth,
         )
-        self.finish(views.lineage(graph))
+        self.finish(encode_json(views.lineage(graph)))
 
 
 class SweepHandler(AssetHubHandler):

@@ -57,7 +57,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from ..core.errors import AssetHubError, BranchMoved, IntegrityError, Unavailable
 from ..core.sqlite_wal import enable_wal
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 WRITE_LOCK_KEY = 0x61737368_75627478  # "asshubtx": the PostgreSQL write-transaction lock
 MOVABLE_KINDS = ("branch", "latest")
 """Only branches and a dataset's ``main`` ever move; versions and tags are fixed forever, and
@@ -212,6 +212,17 @@ group_members = Table(
     Column("member", String(64), primary_key=True, index=True),
 )
 
+hub_writes = Table(
+    "hub_writes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+"""One row: how many write transactions the hub has committed. Every ``write()`` adds one
+in its own transaction, so a process that kept an answer (a lineage graph) knows with one
+indexed read whether anything changed since, whoever wrote: another process, another
+machine sharing the PostgreSQL hub."""
+
 
 # -- statements every request runs, built once ---------------------------------------------
 # Building a statement costs SQLAlchemy more than SQLite takes to run it (about 120 us
@@ -270,6 +281,8 @@ _REFS_NAMING = (
 )
 _GRANTS = select(grants).where(grants.c.folder_id == bindparam("folder_id"))
 _GROUPS_OF = select(group_members.c.group_name).where(group_members.c.member == bindparam("user"))
+_WRITES = select(hub_writes.c.count).where(hub_writes.c.id == 1)
+_COUNT_WRITE = hub_writes.update().where(hub_writes.c.id == 1).values(count=hub_writes.c.count + 1)
 
 
 def _with_parents(where: Any) -> Select[Any]:
@@ -328,11 +341,17 @@ def _add_groups(conn: Connection) -> None:
     metadata.create_all(conn, tables=[groups, group_members])
 
 
+def _add_hub_writes(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[hub_writes])
+    conn.execute(hub_writes.insert().values(id=1, count=0))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
     _add_store_objects,
     _add_run_cache,
     _add_groups,
+    _add_hub_writes,
 ]
 """Step ``i`` takes a hub from schema version ``i`` to ``i + 1``; append, never edit."""
 
@@ -401,11 +420,27 @@ class MetadataStore:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction; writers queue on one lock rather than fail (see the module)."""
+        """A write transaction, counted in ``hub_writes`` when it commits (see ``writes``)."""
+        with self._transaction() as conn:
+            yield conn
+            conn.execute(_COUNT_WRITE)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """Writers queue on one lock rather than fail (see the module)."""
         with _reachable(), self.engine.connect() as conn:
             conn = conn.execution_options(assethub_write=True)
             with conn.begin():
                 yield conn
+
+    @staticmethod
+    def writes(conn: Connection) -> int:
+        """How many write transactions the hub has committed: equal counts, equal contents.
+
+        Read it before what it vouches for: on PostgreSQL each statement of a read sees
+        the latest commits, so what is read after it is at least as new as the count.
+        """
+        return int(conn.execute(_WRITES).scalar_one())
 
     # -- schema ----------------------------------------------------------------------------
     def schema_version(self, conn: Connection) -> int:
@@ -417,8 +452,12 @@ class MetadataStore:
         return int(value) if value is not None else 0
 
     def migrate(self) -> int:
-        """Bring the schema up to date; refuse a hub written by a newer Asset Hub."""
-        with self.write() as conn:
+        """Bring the schema up to date; refuse a hub written by a newer Asset Hub.
+
+        Not counted as a write: every process runs it when it opens the hub, and it changes
+        nothing that an answer kept elsewhere was made of.
+        """
+        with self._transaction() as conn:
             current = self.schema_version(conn)
             if current > SCHEMA_VERSION:
                 raise AssetHubError(
