@@ -58,6 +58,8 @@ class Resolved:
     ref: str
     kind: str  # "branch" | "tag" | "version" | "latest" | "commit" | "draft"
     commit_id: str | None
+    writes: int
+    """The hub's count of writes when it was resolved: what is read after is at least as new."""
 
     @property
     def path(self) -> AssetPath:
@@ -196,17 +198,18 @@ class HubContext:
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
         path, name = parsed.path, parsed.ref
         found = self.catalog.lookup(conn, path.owner, path.type, path.folder, path.name, name)
-        folder, asset, row, full_id = found
+        folder, asset, row, full_id, writes = found
         self._authorize(conn, _existing(folder, path.folder_path), needed)
         asset = _existing(asset, path)
+        assert writes is not None, "a folder was found, so the lookup's row was read"
         if name == DRAFT:
             if asset.type != "dataset":
                 raise InvalidInput(f"'{parsed.path}' is a model; only datasets have a draft.")
-            return Resolved(asset, name, "draft", None)
+            return Resolved(asset, name, "draft", None, writes)
         if row is not None:
-            return Resolved(asset, name, row.kind, row.commit_id)
+            return Resolved(asset, name, row.kind, row.commit_id, writes)
         if full_id is not None:
-            return Resolved(asset, full_id, "commit", full_id)
+            return Resolved(asset, full_id, "commit", full_id, writes)
         if looks_like_commit_prefix(name):
             matches = self.meta.commits_with_prefix(conn, asset.id, name)
             if len(matches) > 1:
@@ -214,7 +217,7 @@ class HubContext:
                     f"commit prefix '{name}' is ambiguous in '{parsed.path}'; give more characters."
                 )
             if matches:
-                return Resolved(asset, matches[0], "commit", matches[0])
+                return Resolved(asset, matches[0], "commit", matches[0], writes)
         raise NotFound(self._missing_ref_message(asset, parsed.path, name))
 
     def _missing_ref_message(self, asset: AssetRow, path: AssetPath, name: str) -> str:

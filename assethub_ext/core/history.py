@@ -178,10 +178,10 @@ class HistoryOps(HubContext):
         if not 1 <= depth <= MAX_LINEAGE_DEPTH:
             raise InvalidInput(f"--depth must be between 1 and {MAX_LINEAGE_DEPTH}.")
         with self.meta.read() as conn:
-            writes = self.meta.writes(conn)
-            start = self._resolve(conn, ref).commit_id
-            if start is not None:
-                return self._kept_lineage(conn, writes, (start, up, down, depth))
+            resolved = self._resolve(conn, ref)
+            if resolved.commit_id is not None:
+                asked = (resolved.commit_id, up, down, depth)
+                return self._kept_lineage(conn, resolved.writes, asked)
         start = self.resolve_commit(ref)[1].id  # a draft, snapshotted as any use of it is
         with self.meta.read() as conn:
             return self._kept_lineage(conn, self.meta.writes(conn), (start, up, down, depth))

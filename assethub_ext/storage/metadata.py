@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -244,6 +244,7 @@ _FOLDER_BY_ID = select(folders).where(folders.c.id == bindparam("id"))
 _ASSET = select(assets).where(
     assets.c.folder_id == bindparam("folder_id"), assets.c.name == bindparam("name")
 )
+_WRITES = select(hub_writes.c.count).where(hub_writes.c.id == 1)
 _LOOKUP = (
     select(
         folders,
@@ -257,6 +258,7 @@ _LOOKUP = (
         refs.c.commit_id.label("ref_commit_id"),
         refs.c.updated_at.label("ref_updated_at"),
         commits.c.id.label("commit_id"),
+        _WRITES.scalar_subquery().label("writes"),
     )
     .select_from(
         folders.outerjoin(
@@ -281,7 +283,6 @@ _REFS_NAMING = (
 )
 _GRANTS = select(grants).where(grants.c.folder_id == bindparam("folder_id"))
 _GROUPS_OF = select(group_members.c.group_name).where(group_members.c.member == bindparam("user"))
-_WRITES = select(hub_writes.c.count).where(hub_writes.c.id == 1)
 _COUNT_WRITE = hub_writes.update().where(hub_writes.c.id == 1).values(count=hub_writes.c.count + 1)
 
 
@@ -735,6 +736,18 @@ class DraftRow:
     updated_by: str
 
 
+class Lookup(NamedTuple):
+    """What resolving a ref reads, in one query (``Catalog.lookup``)."""
+
+    folder: FolderRow | None
+    asset: AssetRow | None
+    ref: RefRow | None
+    full_id: str | None
+    """The asset's commit whose full id is the ref's name, if there is one."""
+    writes: int | None
+    """The hub's count of writes (``MetadataStore.writes``), read before anything else."""
+
+
 def _folder(row: Any) -> FolderRow:
     return FolderRow(row.id, row.owner, row.type, row.name, row.created_at, row.created_by)
 
@@ -775,9 +788,9 @@ class Catalog:
     @staticmethod
     def lookup(
         conn: Connection, owner: str, type_: str, folder: str, asset: str, ref: str
-    ) -> tuple[FolderRow | None, AssetRow | None, RefRow | None, str | None]:
+    ) -> Lookup:
         """A folder, its asset, the asset's ref named ``ref`` and its commit whose full id is
-        ``ref``, as far as they exist.
+        ``ref``, as far as they exist, and the hub's count of writes.
 
         One query for what resolving any ref needs (the caller still decides, in order,
         what to say when one is missing, and checks the folder's permission in between).
@@ -787,10 +800,10 @@ class Catalog:
             {"owner": owner, "type": type_, "name": folder, "asset": asset, "ref": ref},
         ).first()
         if row is None:
-            return None, None, None, None
+            return Lookup(None, None, None, None, None)
         found = _folder(row)
         if row.asset_id is None:
-            return found, None, None, None
+            return Lookup(found, None, None, None, row.writes)
         asset_row = AssetRow(
             row.asset_id,
             found,
@@ -801,7 +814,8 @@ class Catalog:
             row.asset_created_by,
         )
         named = RefRow(row.ref_name, row.ref_kind, row.ref_commit_id, row.ref_updated_at)
-        return found, asset_row, named if row.ref_name is not None else None, row.commit_id
+        ref_row = named if row.ref_name is not None else None
+        return Lookup(found, asset_row, ref_row, row.commit_id, row.writes)
 
     # -- assets ----------------------------------------------------------------------------
     @staticmethod
