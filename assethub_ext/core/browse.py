@@ -163,24 +163,19 @@ class BrowseOps(HubContext):
     def log_page(self, ref: str, *, limit: int = 100, cursor: str | None = None) -> Page[CommitRow]:
         """One page of ``log``: newest first, continued by the returned cursor."""
         check_limit(limit)
+        frontier = decode_cursor(cursor, "l", _commit_ids) if cursor is not None else None
         with self.meta.read() as conn:
             resolved = self._resolve(conn, ref)
-            if cursor is not None:
-                frontier = self._frontier(conn, resolved.asset.id, cursor)
-            else:
+            if frontier is None:
                 head = resolved.commit_id
                 if head is None:
                     head = self.catalog.require_draft(conn, resolved.asset.id).base_commit
                 frontier = [head] if head else []
-            commits, rest = self.meta.walk_newest_first(conn, frontier, limit)
-        return Page(commits, encode_cursor("l", ",".join(rest)) if rest else None)
-
-    def _frontier(self, conn: Connection, asset_id: int, cursor: str) -> list[str]:
-        """The commit ids a log cursor holds: full ids, few, and all of this asset."""
-        ids = decode_cursor(cursor, "l", _commit_ids)
-        if self.meta.commits_of_asset(conn, asset_id, ids) != set(ids):
+            walked = self.meta.walk_newest_first(conn, frontier, limit, asset_id=resolved.asset.id)
+        if walked is None:
             raise InvalidInput(CURSOR_REFUSED)
-        return ids
+        commits, rest = walked
+        return Page(commits, encode_cursor("l", ",".join(rest)) if rest else None)
 
     def tree_page(
         self, ref: str, *, prefix: str = "", limit: int = 100, cursor: str | None = None

@@ -567,9 +567,12 @@ class MetadataStore:
         return [found[i] for i in ids]
 
     def walk_newest_first(
-        self, conn: Connection, frontier: Sequence[str], limit: int
-    ) -> tuple[list[CommitRow], list[str]]:
+        self, conn: Connection, frontier: Sequence[str], limit: int, *, asset_id: int
+    ) -> tuple[list[CommitRow], list[str]] | None:
         """The next ``limit`` commits of a log, and the frontier that continues it.
+
+        None when ``frontier`` holds an id that is no commit of asset ``asset_id`` (a cursor
+        made up, or of another asset): checked on the rows the walk reads anyway.
 
         The log is git's ``--date-order`` walk: newest first, but no parent before all its
         children. Any commit among the next ``limit`` is at most ``limit`` parent steps from
@@ -580,6 +583,8 @@ class MetadataStore:
         a child more than a page's reach away can still escape that wait.
         """
         graph = self._near_ancestors(conn, frontier, limit)
+        if not all((c := graph.get(i)) and c.asset_id == asset_id for i in frontier):
+            return None
         waiting = Counter(p for c in graph.values() for p in dict.fromkeys(c.parents) if p in graph)
         heap = [
             (-graph[i].created_at, i)
