@@ -357,8 +357,14 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
 """Step ``i`` takes a hub from schema version ``i`` to ``i + 1``; append, never edit."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CommitRow:
+    """A commit as stored. Commits never change: read these, never assign to them.
+
+    Not ``frozen``: a frozen dataclass sets each field through ``object.__setattr__``,
+    and building the hundred rows of a log page took 0.15 ms that way against 0.04 ms.
+    """
+
     id: str
     asset_id: int
     kind: str
