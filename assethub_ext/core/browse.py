@@ -160,12 +160,14 @@ class BrowseOps(HubContext):
             return self._resolve(conn, ref)
 
     # -- history ---------------------------------------------------------------------------
-    def log_page(self, ref: str, *, limit: int = 100, cursor: str | None = None) -> Page[CommitRow]:
+    def log_page(
+        self, ref: str | Resolved, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[CommitRow]:
         """One page of ``log``: newest first, continued by the returned cursor."""
         check_limit(limit)
         frontier = decode_cursor(cursor, "l", _commit_ids) if cursor is not None else None
         with self.meta.read() as conn:
-            resolved = self._resolve(conn, ref)
+            resolved = self._resolved(conn, ref)
             if frontier is None:
                 head = resolved.commit_id
                 if head is None:
@@ -178,7 +180,7 @@ class BrowseOps(HubContext):
         return Page(commits, encode_cursor("l", ",".join(rest)) if rest else None)
 
     def tree_page(
-        self, ref: str, *, prefix: str = "", limit: int = 100, cursor: str | None = None
+        self, ref: str | Resolved, *, prefix: str = "", limit: int = 100, cursor: str | None = None
     ) -> tuple[CommitRow, Page[TreeEntry]]:
         """The commit ``ref`` names and one page of its files (those under folder ``prefix``)."""
         check_limit(limit)

@@ -60,10 +60,17 @@ class Resolved:
     commit_id: str | None
     writes: int
     """The hub's count of writes when it was resolved: what is read after is at least as new."""
+    user: str
+    """Whom it was resolved and checked for (reading)."""
 
     @property
     def path(self) -> AssetPath:
         return asset_path(self.asset)
+
+    @property
+    def text(self) -> str:
+        """The ref as it names what it resolved to now (a commit by full id, not a prefix)."""
+        return f"{self.path}:{self.ref}"
 
 
 def asset_path(asset: AssetRow) -> AssetPath:
@@ -205,11 +212,11 @@ class HubContext:
         if name == DRAFT:
             if asset.type != "dataset":
                 raise InvalidInput(f"'{parsed.path}' is a model; only datasets have a draft.")
-            return Resolved(asset, name, "draft", None, writes)
+            return Resolved(asset, name, "draft", None, writes, self.user)
         if row is not None:
-            return Resolved(asset, name, row.kind, row.commit_id, writes)
+            return Resolved(asset, name, row.kind, row.commit_id, writes, self.user)
         if full_id is not None:
-            return Resolved(asset, full_id, "commit", full_id, writes)
+            return Resolved(asset, full_id, "commit", full_id, writes, self.user)
         if looks_like_commit_prefix(name):
             matches = self.meta.commits_with_prefix(conn, asset.id, name)
             if len(matches) > 1:
@@ -217,8 +224,20 @@ class HubContext:
                     f"commit prefix '{name}' is ambiguous in '{parsed.path}'; give more characters."
                 )
             if matches:
-                return Resolved(asset, matches[0], "commit", matches[0], writes)
+                return Resolved(asset, matches[0], "commit", matches[0], writes, self.user)
         raise NotFound(self._missing_ref_message(asset, parsed.path, name))
+
+    def _resolved(self, conn: Connection, ref: str | Resolved) -> Resolved:
+        """``ref`` resolved for reading now, or as ``resolve`` gave it to this same user a
+        moment ago: the server resolves a ref to check access before it looks in its cache,
+        and a page it then makes needs no second resolution."""
+        if isinstance(ref, str):
+            return self._resolve(conn, ref)
+        if ref.user != self.user:
+            raise PermissionDenied(
+                f"'{ref.text}' was resolved for '{ref.user}', not '{self.user}'."
+            )
+        return ref
 
     def _missing_ref_message(self, asset: AssetRow, path: AssetPath, name: str) -> str:
         if asset.type == "dataset" and name == MAIN:
@@ -312,14 +331,14 @@ class HubContext:
             )
         return entries
 
-    def resolve_commit(self, ref: str) -> tuple[Resolved, CommitRow]:
+    def resolve_commit(self, ref: str | Resolved) -> tuple[Resolved, CommitRow]:
         """A ref and the commit it names; a draft is snapshotted (the only case that writes)."""
         with self.meta.read() as conn:
-            resolved = self._resolve(conn, ref)
+            resolved = self._resolved(conn, ref)
             if resolved.commit_id is not None:
                 return resolved, self._commit(conn, resolved.commit_id)
         with self.meta.write() as conn:
-            resolved = self._resolve(conn, ref)
+            resolved = self._resolve(conn, resolved.text)
             return resolved, self._snapshot_draft(conn, resolved.asset)
 
     def _snapshot_draft(self, conn: Connection, asset: AssetRow) -> CommitRow:

@@ -159,7 +159,7 @@ class LogHandler(AssetHubHandler):
             key = answer_key("log", resolved.commit_id, limit) if resolved.commit_id else None
 
         def build() -> tuple[dict[str, Any], str | None]:
-            page = self.hub.log_page(ref, limit=limit, cursor=cursor)
+            page = self.hub.log_page(resolved, limit=limit, cursor=cursor)
             if cursor is not None:
                 return views.log_page(page), key
             head = page.items[0].id if page.items else None
@@ -187,7 +187,7 @@ class TreeHandler(AssetHubHandler):
             return answer_key("tree", commit_id, prefix, limit, cursor) if commit_id else None
 
         def build() -> tuple[dict[str, Any], str | None]:
-            head, page = self.hub.tree_page(ref, prefix=prefix, limit=limit, cursor=cursor)
+            head, page = self.hub.tree_page(resolved, prefix=prefix, limit=limit, cursor=cursor)
             return views.tree_page(head, page), key(head.id)
 
         self.finish_json(build, key=key(resolved.commit_id), immutable=pinned(ref, resolved))
