@@ -786,6 +786,7 @@ async def test_changes_token_moves_with_any_write_from_anywhere(
         lambda: make_hub("alice").branch_create(f"{M}:main", "more"),
         lambda: make_hub("alice").share("alice/model/cls", "bob", "read"),
         lambda: make_hub("alice").branch_delete(M, "more"),
+        lambda: make_hub("alice").group_add("team", ["bob"]),  # changes who may read
     ]
     for write in writes:
         done = write()

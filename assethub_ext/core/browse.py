@@ -214,11 +214,13 @@ class BrowseOps(HubContext):
         """A short token that changes whenever anything in the hub changes (from any process).
 
         Front ends poll it to refresh after a CLI command, another kernel or a pipeline run.
-        It says only that something changed, never what, so anyone signed in may ask.
+        It says only that something changed, never what, so anyone signed in may ask. Made
+        from the hub's count of writes: one indexed read (the counts and latest times of
+        every table it was made from before took 0.7 ms at 10,000 commits, and growing).
         """
         with self.meta.read() as conn:
-            marks = self.catalog.change_marks(conn)
-        return hashlib.blake2b(repr(marks).encode(), digest_size=8).hexdigest()
+            writes = self.meta.writes(conn)
+        return hashlib.blake2b(str(writes).encode(), digest_size=8).hexdigest()
 
     # -- sharing ---------------------------------------------------------------------------
     def grants(self, path: str) -> dict[str, Any]:

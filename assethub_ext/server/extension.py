@@ -59,8 +59,8 @@ class VersionHandler(AssetHubHandler):
 class ChangesHandler(AssetHubHandler):
     """``GET /assethub/api/changes``: a token that changes when anything in the hub changes.
 
-    The panel polls it (cheap: a few aggregates) to refresh after the CLI, a kernel or a
-    pipeline wrote to the hub.
+    The panel polls it (cheap: the hub's count of writes, one indexed read) to refresh after
+    the CLI, a kernel or a pipeline wrote to the hub.
     """
 
     @tornado.web.authenticated

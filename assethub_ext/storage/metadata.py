@@ -1139,29 +1139,6 @@ class Catalog:
             conn.execute(commit_inputs.delete().where(commit_inputs.c.commit_id.in_(chunk)))
             conn.execute(commits.delete().where(commits.c.id.in_(chunk)))
 
-    @staticmethod
-    def change_marks(conn: Connection) -> tuple[Any, ...]:
-        """Counts and latest times that move whenever anything in the hub changes.
-
-        New commits, refs created, moved or deleted, draft edits, assets, folders and grants
-        each change at least one of them; a handful of aggregates, cheap enough to poll.
-        """
-        marks = [
-            (commits, func.count()),
-            (commits, func.max(commits.c.created_at)),
-            (refs, func.count()),
-            (refs, func.max(refs.c.updated_at)),
-            (drafts, func.sum(drafts.c.revision)),
-            (drafts, func.max(drafts.c.updated_at)),
-            (assets, func.count()),
-            (folders, func.count()),
-            (grants, func.count()),
-        ]
-        query = select(
-            *(select(mark).select_from(table).scalar_subquery() for table, mark in marks)
-        )
-        return tuple(conn.execute(query).one())
-
     # -- pipeline run cache ----------------------------------------------------------------
     @staticmethod
     def run_cache_get(conn: Connection, key: str) -> dict[str, Any] | None:
