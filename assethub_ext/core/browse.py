@@ -165,9 +165,9 @@ class BrowseOps(HubContext):
     ) -> Page[CommitRow]:
         """One page of ``log``: newest first, continued by the returned cursor."""
         check_limit(limit)
-        frontier = decode_cursor(cursor, "l", _commit_ids) if cursor is not None else None
         with self.meta.read() as conn:
             resolved = self._resolved(conn, ref)
+            frontier = decode_cursor(cursor, "l", _commit_ids) if cursor is not None else None
             if frontier is None:
                 head = resolved.commit_id
                 if head is None:
