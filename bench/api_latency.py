@@ -297,10 +297,10 @@ def report(results: dict[str, Any]) -> str:
         "is about 32 times what one request costs. With the cache, a log or tree page asked",
         "again is a permission check (the ref resolved for the caller) and a dictionary lookup.",
         "Lineage is kept by the core whatever the response cache does: a repeated graph costs",
-        "the ref's resolution, one query for the refs naming its nodes (and whether they still",
-        "exist) and, downstream, one for their children and consumers. The 50 ms target holds",
-        "only where /api/status itself stays well under it. Memory is the same after reading a",
-        "history of 1,000 or 10,000 commits: a page fetches only the commits within its reach.",
+        "the ref's resolution, which also reads the hub's count of writes (the graph is made",
+        "again when any write moved it). The 50 ms target holds only where /api/status itself",
+        "stays well under it. Memory is the same after reading a history of 1,000 or 10,000",
+        "commits: a page fetches only the commits within its reach.",
     ]
     return "\n".join(lines) + "\n"
 

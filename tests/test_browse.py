@@ -101,6 +101,25 @@ def test_log_cursors_are_checked(hub: Hub, tmp_path: Path) -> None:
             hub.log_page(M, limit=limit)
 
 
+def test_pages_made_from_a_resolution_are_those_of_its_ref_for_its_user_only(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """The server resolves a ref once (checking access before its cache) and pages from that."""
+    hub.create(M)
+    for i in range(3):
+        commit(hub, tmp_path, f"{M}:main", {"w": str(i)})
+    resolved = hub.resolve(M)
+    assert hub.log_page(resolved, limit=2) == hub.log_page(M, limit=2)
+    assert hub.tree_page(resolved) == hub.tree_page(M)
+    hub.share("alice/model/cls", "bob", "read")
+    bob = hub.as_user("bob")
+    assert bob.log_page(M, limit=2) == hub.log_page(M, limit=2)
+    with pytest.raises(PermissionDenied, match="resolved for 'alice', not 'bob'"):
+        bob.log_page(resolved)
+    with pytest.raises(PermissionDenied, match="resolved for 'alice'"):
+        bob.tree_page(resolved)
+
+
 def test_tree_pages_prefixes_and_totals(hub: Hub, tmp_path: Path) -> None:
     hub.create(M)
     files: dict[str, str | bytes] = {f"d{i % 3}/f{i:02}": str(i) for i in range(20)}

@@ -178,6 +178,65 @@ def test_a_kept_lineage_walk_follows_moved_refs_new_commits_and_deleted_inputs(
     assert both() == {first: ["exp"], v1: "missing", second: ["main"]}
 
 
+def test_every_write_transaction_is_counted_once_and_nothing_else_is(
+    make_hub: Callable[..., Hub],
+) -> None:
+    """The count a kept lineage graph is checked against: one per committed write."""
+    hub = make_hub("alice")
+    hub.create(M)
+
+    def writes() -> int:
+        with hub.meta.read() as conn:
+            return hub.meta.writes(conn)
+
+    before = writes()
+    with hub.meta.write():
+        pass
+    assert writes() == before + 1
+    with pytest.raises(InvalidInput), hub.meta.write() as conn:
+        hub.catalog.insert_folder(conn, "alice", "model", "gone", "alice")
+        raise InvalidInput("given up halfway")
+    with hub.meta.read() as conn:
+        assert hub.catalog.folder(conn, "alice", "model", "gone") is None
+    hub.ls()
+    hub.branch_list(M)
+    make_hub("bob").init()  # opening a hub migrates nothing more and writes nothing
+    assert writes() == before + 1
+
+
+def test_a_kept_lineage_follows_writes_of_another_process(
+    make_hub: Callable[..., Hub],
+    cli: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+) -> None:
+    """A new child commit, a branch deleted, a grant: made by the CLI, seen by a kept graph."""
+    hub = make_hub("alice")
+    hub.create(M)
+    first = commit(hub, tmp_path, f"{M}:main", {"w": "1"})
+    hub.branch_create(f"{M}:main", "exp")
+
+    def refs_by_node(viewer: Hub) -> dict[str, object]:
+        graph = viewer.lineage(f"{M}:{first}", up=True, down=True, depth=3)
+        return {n["id"]: n.get("refs", "restricted") for n in graph.nodes.values()}
+
+    assert refs_by_node(hub) == {first: ["exp", "main"]}
+    assert refs_by_node(hub) == {first: ["exp", "main"]}  # kept
+    write_files(tmp_path / "w2", {"w": "2"})
+    assert cli("commit", f"{M}:exp", str(tmp_path / "w2")).returncode == 0
+    child = hub.resolve(f"{M}:exp").commit_id
+    assert refs_by_node(hub) == {first: ["main"], child: ["exp"]}
+    assert cli("branch", "delete", M, "exp", "--force").returncode == 0
+    assert refs_by_node(hub) == {first: ["main"], child: []}
+    bob = hub.as_user("bob")  # shares the kept graphs: each user's are kept apart
+    with pytest.raises(PermissionDenied):
+        refs_by_node(bob)
+    assert cli("share", "alice/model/cls", "bob", "read").returncode == 0
+    assert refs_by_node(bob) == {first: ["main"], child: []}
+    assert cli("share", "alice/model/cls", "bob", "none").returncode == 0
+    with pytest.raises(PermissionDenied):
+        refs_by_node(bob)
+
+
 def test_lineage_sees_a_package_installed_while_the_process_runs(
     hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

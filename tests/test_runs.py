@@ -139,11 +139,12 @@ def test_a_version_1_hub_gains_the_run_cache(hub_home: Path) -> None:
     store = MetadataStore(f"sqlite:///{hub_home}/v1.db")
     from assethub_ext.storage import metadata
 
-    with store.write() as conn:
+    with store.engine.begin() as conn:  # not store.write(): a version 1 hub counts no writes
         metadata.MIGRATIONS[0](conn)
         conn.execute(text("INSERT INTO settings VALUES ('schema_version', '1')"))
-    assert store.migrate() == SCHEMA_VERSION == 4
+    assert store.migrate() == SCHEMA_VERSION == 5
     with store.read() as conn:
         assert metadata.Catalog.run_cache_get(conn, "nothing") is None
         assert metadata.Catalog.list_groups(conn) == {}  # version 4: groups
+        assert store.writes(conn) == 0  # version 5: the count of writes
     store.engine.dispose()

@@ -465,6 +465,31 @@ async def test_a_kept_lineage_names_the_refs_of_now_and_checks_access_each_time(
     refused(await call("GET", "lineage", user="bob", ref=pinned, **query), 403, "forbidden")
 
 
+async def test_the_servers_kept_lineage_follows_writes_made_outside_it(
+    call: Call, filled: dict[str, str], make_hub: Callable[..., Hub], tmp_path: Path
+) -> None:
+    """A child commit and a deleted branch, written by another hub (as the CLI or a kernel
+    would): the next answer of the server, which keeps the graph, shows them."""
+    query = {"ref": f"{M}:{filled['first']}", "direction": "both", "depth": "3"}
+
+    async def refs_by_node() -> dict[str, list[str]]:
+        return {n["id"]: n["refs"] for n in ok(await call("GET", "lineage", **query))["nodes"]}
+
+    before = await refs_by_node()
+    assert before == await refs_by_node()
+    assert before[filled["second"]] == ["exp"] and before[filled["first"]] == ["main"]
+    alice = make_hub("alice")
+    third = alice.commit(f"{M}:main", str(write_files(tmp_path / "w3", {"w.bin": "3"}))).id
+    assert await refs_by_node() == {**before, filled["first"]: [], third: ["main"]}
+    alice.branch_delete(M, "exp", force=True)
+    assert await refs_by_node() == {
+        **before,
+        filled["first"]: [],
+        third: ["main"],
+        filled["second"]: [],
+    }
+
+
 async def test_diff_is_paged_by_cursor(
     call: Call, make_hub: Callable[..., Hub], tmp_path: Path
 ) -> None:
@@ -761,6 +786,7 @@ async def test_changes_token_moves_with_any_write_from_anywhere(
         lambda: make_hub("alice").branch_create(f"{M}:main", "more"),
         lambda: make_hub("alice").share("alice/model/cls", "bob", "read"),
         lambda: make_hub("alice").branch_delete(M, "more"),
+        lambda: make_hub("alice").group_add("team", ["bob"]),  # changes who may read
     ]
     for write in writes:
         done = write()

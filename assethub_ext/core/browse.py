@@ -160,30 +160,27 @@ class BrowseOps(HubContext):
             return self._resolve(conn, ref)
 
     # -- history ---------------------------------------------------------------------------
-    def log_page(self, ref: str, *, limit: int = 100, cursor: str | None = None) -> Page[CommitRow]:
+    def log_page(
+        self, ref: str | Resolved, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[CommitRow]:
         """One page of ``log``: newest first, continued by the returned cursor."""
         check_limit(limit)
         with self.meta.read() as conn:
-            resolved = self._resolve(conn, ref)
-            if cursor is not None:
-                frontier = self._frontier(conn, resolved.asset.id, cursor)
-            else:
+            resolved = self._resolved(conn, ref)
+            frontier = decode_cursor(cursor, "l", _commit_ids) if cursor is not None else None
+            if frontier is None:
                 head = resolved.commit_id
                 if head is None:
                     head = self.catalog.require_draft(conn, resolved.asset.id).base_commit
                 frontier = [head] if head else []
-            commits, rest = self.meta.walk_newest_first(conn, frontier, limit)
+            walked = self.meta.walk_newest_first(conn, frontier, limit, asset_id=resolved.asset.id)
+        if walked is None:
+            raise InvalidInput(CURSOR_REFUSED)
+        commits, rest = walked
         return Page(commits, encode_cursor("l", ",".join(rest)) if rest else None)
 
-    def _frontier(self, conn: Connection, asset_id: int, cursor: str) -> list[str]:
-        """The commit ids a log cursor holds: full ids, few, and all of this asset."""
-        ids = decode_cursor(cursor, "l", _commit_ids)
-        if self.meta.commits_of_asset(conn, asset_id, ids) != set(ids):
-            raise InvalidInput(CURSOR_REFUSED)
-        return ids
-
     def tree_page(
-        self, ref: str, *, prefix: str = "", limit: int = 100, cursor: str | None = None
+        self, ref: str | Resolved, *, prefix: str = "", limit: int = 100, cursor: str | None = None
     ) -> tuple[CommitRow, Page[TreeEntry]]:
         """The commit ``ref`` names and one page of its files (those under folder ``prefix``)."""
         check_limit(limit)
@@ -217,11 +214,13 @@ class BrowseOps(HubContext):
         """A short token that changes whenever anything in the hub changes (from any process).
 
         Front ends poll it to refresh after a CLI command, another kernel or a pipeline run.
-        It says only that something changed, never what, so anyone signed in may ask.
+        It says only that something changed, never what, so anyone signed in may ask. Made
+        from the hub's count of writes: one indexed read (the counts and latest times of
+        every table it was made from before took 0.7 ms at 10,000 commits, and growing).
         """
         with self.meta.read() as conn:
-            marks = self.catalog.change_marks(conn)
-        return hashlib.blake2b(repr(marks).encode(), digest_size=8).hexdigest()
+            writes = self.meta.writes(conn)
+        return hashlib.blake2b(str(writes).encode(), digest_size=8).hexdigest()
 
     # -- sharing ---------------------------------------------------------------------------
     def grants(self, path: str) -> dict[str, Any]:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from ..storage.metadata import AssetRow, Catalog, CommitRow, FolderRow, MetadataStore
     from ..storage.objects import ObjectStore, ObjectWriter
-    from .history import LineagePart
+    from .history import KeptLineage
     from .workspace_index import WorkspaceIndex
 
 LEVELS = {"read": 1, "run": 2, "edit": 3}
@@ -47,7 +47,7 @@ TREE_CACHE_ENTRIES = 300_000
 """Decoded trees kept in memory, counted in files (about 300 bytes each): enough for a few
 commits of 100,000 files, so paging through one decodes it once."""
 LINEAGE_CACHE_WEIGHT = 200_000
-"""Lineage walks kept in memory, counted in nodes and edges (a few hundred bytes each)."""
+"""Lineage graphs kept in memory, counted in nodes and edges (a few hundred bytes each)."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,19 @@ class Resolved:
     ref: str
     kind: str  # "branch" | "tag" | "version" | "latest" | "commit" | "draft"
     commit_id: str | None
+    writes: int
+    """The hub's count of writes when it was resolved: what is read after is at least as new."""
+    user: str
+    """Whom it was resolved and checked for (reading)."""
 
     @property
     def path(self) -> AssetPath:
         return asset_path(self.asset)
+
+    @property
+    def text(self) -> str:
+        """The ref as it names what it resolved to now (a commit by full id, not a prefix)."""
+        return f"{self.path}:{self.ref}"
 
 
 def asset_path(asset: AssetRow) -> AssetPath:
@@ -80,8 +89,8 @@ class HubContext:
         self.config = config or HubConfig.from_env(home=home, user=user)
         self.user = self.config.user
         self._trees = TreeCache(TREE_CACHE_ENTRIES)
-        self._lineage_parts: WeightedLRU[tuple[str, bool, int], LineagePart] = WeightedLRU(
-            LINEAGE_CACHE_WEIGHT, lambda part: part.weight
+        self._lineage_graphs: WeightedLRU[tuple[str, str, bool, bool, int], KeptLineage] = (
+            WeightedLRU(LINEAGE_CACHE_WEIGHT, lambda kept: kept.weight)
         )
 
     def as_user(self: H, user: str) -> H:
@@ -196,17 +205,18 @@ class HubContext:
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
         path, name = parsed.path, parsed.ref
         found = self.catalog.lookup(conn, path.owner, path.type, path.folder, path.name, name)
-        folder, asset, row, full_id = found
+        folder, asset, row, full_id, writes = found
         self._authorize(conn, _existing(folder, path.folder_path), needed)
         asset = _existing(asset, path)
+        assert writes is not None, "a folder was found, so the lookup's row was read"
         if name == DRAFT:
             if asset.type != "dataset":
                 raise InvalidInput(f"'{parsed.path}' is a model; only datasets have a draft.")
-            return Resolved(asset, name, "draft", None)
+            return Resolved(asset, name, "draft", None, writes, self.user)
         if row is not None:
-            return Resolved(asset, name, row.kind, row.commit_id)
+            return Resolved(asset, name, row.kind, row.commit_id, writes, self.user)
         if full_id is not None:
-            return Resolved(asset, full_id, "commit", full_id)
+            return Resolved(asset, full_id, "commit", full_id, writes, self.user)
         if looks_like_commit_prefix(name):
             matches = self.meta.commits_with_prefix(conn, asset.id, name)
             if len(matches) > 1:
@@ -214,8 +224,20 @@ class HubContext:
                     f"commit prefix '{name}' is ambiguous in '{parsed.path}'; give more characters."
                 )
             if matches:
-                return Resolved(asset, matches[0], "commit", matches[0])
+                return Resolved(asset, matches[0], "commit", matches[0], writes, self.user)
         raise NotFound(self._missing_ref_message(asset, parsed.path, name))
+
+    def _resolved(self, conn: Connection, ref: str | Resolved) -> Resolved:
+        """``ref`` resolved for reading now, or as ``resolve`` gave it to this same user a
+        moment ago: the server resolves a ref to check access before it looks in its cache,
+        and a page it then makes needs no second resolution."""
+        if isinstance(ref, str):
+            return self._resolve(conn, ref)
+        if ref.user != self.user:
+            raise PermissionDenied(
+                f"'{ref.text}' was resolved for '{ref.user}', not '{self.user}'."
+            )
+        return ref
 
     def _missing_ref_message(self, asset: AssetRow, path: AssetPath, name: str) -> str:
         if asset.type == "dataset" and name == MAIN:
@@ -309,14 +331,14 @@ class HubContext:
             )
         return entries
 
-    def resolve_commit(self, ref: str) -> tuple[Resolved, CommitRow]:
+    def resolve_commit(self, ref: str | Resolved) -> tuple[Resolved, CommitRow]:
         """A ref and the commit it names; a draft is snapshotted (the only case that writes)."""
         with self.meta.read() as conn:
-            resolved = self._resolve(conn, ref)
+            resolved = self._resolved(conn, ref)
             if resolved.commit_id is not None:
                 return resolved, self._commit(conn, resolved.commit_id)
         with self.meta.write() as conn:
-            resolved = self._resolve(conn, ref)
+            resolved = self._resolve(conn, resolved.text)
             return resolved, self._snapshot_draft(conn, resolved.asset)
 
     def _snapshot_draft(self, conn: Connection, asset: AssetRow) -> CommitRow:

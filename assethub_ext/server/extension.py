@@ -34,6 +34,7 @@ from .base import (
     AssetHubHandler,
     RangeNotSatisfiable,
     answer_key,
+    encode_json,
     pinned,
 )
 from .cache import IMMUTABLE
@@ -58,8 +59,8 @@ class VersionHandler(AssetHubHandler):
 class ChangesHandler(AssetHubHandler):
     """``GET /assethub/api/changes``: a token that changes when anything in the hub changes.
 
-    The panel polls it (cheap: a few aggregates) to refresh after the CLI, a kernel or a
-    pipeline wrote to the hub.
+    The panel polls it (cheap: the hub's count of writes, one indexed read) to refresh after
+    the CLI, a kernel or a pipeline wrote to the hub.
     """
 
     @tornado.web.authenticated
@@ -158,7 +159,7 @@ class LogHandler(AssetHubHandler):
             key = answer_key("log", resolved.commit_id, limit) if resolved.commit_id else None
 
         def build() -> tuple[dict[str, Any], str | None]:
-            page = self.hub.log_page(ref, limit=limit, cursor=cursor)
+            page = self.hub.log_page(resolved, limit=limit, cursor=cursor)
             if cursor is not None:
                 return views.log_page(page), key
             head = page.items[0].id if page.items else None
@@ -186,7 +187,7 @@ class TreeHandler(AssetHubHandler):
             return answer_key("tree", commit_id, prefix, limit, cursor) if commit_id else None
 
         def build() -> tuple[dict[str, Any], str | None]:
-            head, page = self.hub.tree_page(ref, prefix=prefix, limit=limit, cursor=cursor)
+            head, page = self.hub.tree_page(resolved, prefix=prefix, limit=limit, cursor=cursor)
             return views.tree_page(head, page), key(head.id)
 
         self.finish_json(build, key=key(resolved.commit_id), immutable=pinned(ref, resolved))
@@ -225,7 +226,7 @@ class LineageHandler(AssetHubHandler):
             down=direction != "up",
             depth=depth,
         )
-        self.finish(views.lineage(graph))
+        self.finish(encode_json(views.lineage(graph)))
 
 
 class SweepHandler(AssetHubHandler):
