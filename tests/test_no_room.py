@@ -23,11 +23,13 @@ DATASET = "alice/dataset/f/d"
 LIMIT = 3 * 1024 * 1024
 
 
-def run_limited(cli_env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``assethub ARGS`` in a process that may write no file beyond ``LIMIT`` bytes."""
+def run_limited(
+    cli_env: dict[str, str], cwd: Path, *args: str, limit: int = LIMIT
+) -> subprocess.CompletedProcess[str]:
+    """``assethub ARGS`` in a process that may write no file beyond ``limit`` bytes."""
 
     def limit_file_size() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, LIMIT))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     return subprocess.run(
         [sys.executable, "-m", "assethub_ext", *args],
@@ -85,6 +87,30 @@ def test_an_add_that_finds_no_room_keeps_nothing_and_a_retry_succeeds(
     hub.add(DATASET, [str(src)])
     hub.checkout(f"{DATASET}:draft", str(tmp_path / "out"))
     assert read_files(tmp_path / "out" / "data") == read_files(src)
+
+
+def test_an_add_whose_workspace_index_finds_no_room_says_so_and_a_retry_records_it(
+    hub: Hub, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """12,000 tiny files: their pack fits under 1 MiB, their rows in the index do not."""
+    hub.create(DATASET)
+    src = write_files(
+        tmp_path / "tiny", {f"d{i % 40:02d}/f{i:05d}.txt": str(i) for i in range(12000)}
+    )
+
+    result = run_limited(cli_env, tmp_path, "add", DATASET, str(src), limit=1024 * 1024)
+
+    line = one_error_line(result)
+    assert line.startswith("error: the workspace index "), line
+    assert "could not be written (" in line and "make room and run the command again" in line
+    report = hub.fsck()
+    assert report.ok, report.problems
+    assert not list((Path(hub.config.store) / "tmp").iterdir())
+
+    hub.add(DATASET, [str(src)])
+    assert hub.status(DATASET, [str(src)]) == []
+    hub.checkout(f"{DATASET}:draft", str(tmp_path / "out"))
+    assert read_files(tmp_path / "out" / "tiny") == read_files(src)
 
 
 def test_a_checkout_that_finds_no_room_says_so_and_finishes_when_run_again(

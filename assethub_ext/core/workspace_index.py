@@ -14,8 +14,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 
+from .errors import StorageFull
 from .scan import SourceFile, StatStamp
 from .sqlite_wal import enable_wal
 
@@ -24,6 +26,11 @@ RACY_MARGIN_NS = 50_000_000
 systems stamp mtimes with a coarse clock, so a write right after the hash could otherwise
 leave the same mtime behind (git's "racily clean" problem)."""
 
+
+NO_ROOM_MESSAGES = frozenset(
+    {"database or disk is full", "disk I/O error", "attempt to write a readonly database"}
+)
+"""What SQLite says when a write finds no room (or a read-only disk) under the index."""
 
 IndexRow = tuple[int, int, int, int, str, int]
 """(size, mtime_ns, ctime_ns, inode, digest, hashed_at_ns) of one recorded file."""
@@ -46,6 +53,7 @@ def trusted_fingerprint(stamp: StatStamp | None, scanned_at_ns: int) -> str | No
 class WorkspaceIndex:
     def __init__(self, path: str) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.path = path
         self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
         enable_wal(self._db, synchronous="OFF")
         self._db.executescript(
@@ -86,16 +94,16 @@ class WorkspaceIndex:
     def remember(self, files: Iterable[tuple[SourceFile, str]], hashed_at_ns: int) -> None:
         rows = [(f.path, f.size, f.mtime_ns, f.ctime_ns, f.ino, d, hashed_at_ns) for f, d in files]
         if rows:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            self._db.execute("COMMIT")
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+                )
 
     def remember_source(
         self, asset: str, root: str, tree: str, revision: int, fingerprint: str | None
     ) -> None:
         """Record the tree a source folder had, and its stat stamp when that can be trusted."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?)",
                 (asset, root, tree, revision, time.time()),
@@ -103,10 +111,29 @@ class WorkspaceIndex:
             self._db.execute("DELETE FROM stamps WHERE asset=? AND root=?", (asset, root))
             if fingerprint is not None:
                 self._db.execute("INSERT INTO stamps VALUES (?, ?, ?)", (asset, root, fingerprint))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction, rolled back on any failure; a disk with no room (SQLite
+        then says "database or disk is full", or "disk I/O error" when the log cannot
+        grow) is one sentence. Whatever the hub saved before stays: recording it again
+        is the next add's work, so running the command again repairs the index."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            if str(exc) not in NO_ROOM_MESSAGES:
+                raise
+            raise StorageFull(
+                f"the workspace index '{self.path}' could not be written ({exc}); what the hub"
+                " saved stays: make room and run the command again."
+            ) from exc
 
     def source(self, asset: str, root: str) -> tuple[str, str | None] | None:
         """(tree, stat fingerprint or None) recorded for a source folder, if any."""
