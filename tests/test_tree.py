@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import gc
+import json
+import os
+import zlib
 
-from assethub_ext.core.tree import MODE_EXECUTABLE, Tree, TreeEntry, diff_trees
+import pytest
+
+from assethub_ext.core.tree import MODE_EXECUTABLE, TREE_FORMAT, Tree, TreeEntry, diff_trees
 
 
 def test_every_way_out_of_a_tree_gives_tree_entries() -> None:
@@ -46,3 +51,24 @@ def test_a_kept_tree_adds_no_object_per_file_for_the_garbage_collector() -> None
     tracked = [o for o in gc.get_objects() if type(o) is TreeEntry]
     assert not tracked
     assert len(tree) == 5000 and tree["f04999"].size == 4999
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "plain/ascii.txt",
+        "café/naïve.txt",  # non-ASCII: json escapes it, orjson would not
+        "日本/データ.bin",
+        "del\x7fchar",  # DEL: printable for neither, escaped by json only
+        "tab\there\nnewline\x01\x1f",
+        'quote"back\\slash/slash',
+        os.fsdecode(b"undecodable-\xff"),  # a lone surrogate: orjson refuses it
+    ],
+)
+def test_tree_bytes_are_json_dumps_bytes_whatever_the_names(name: str) -> None:
+    """Tree digests name commits: every tree encodes exactly as ``json.dumps`` did."""
+    tree = Tree([TreeEntry(name, "a" * 64, 2**63 - 1), TreeEntry("z", "b" * 64, 0)])
+    rows = [list(e) for e in tree.values()]
+    expected = json.dumps({"format": TREE_FORMAT, "entries": rows}, separators=(",", ":"))
+    assert zlib.decompress(tree.encode()) == expected.encode("utf-8")
+    assert Tree.decode(tree.encode()) == tree
