@@ -76,7 +76,9 @@ def _marker_trees(marker: dict[str, str]) -> list[str]:
 
 
 def _write_marker(dest: str, marker: dict[str, str]) -> None:
-    tmp = os.path.join(dest, CHECKOUT_MARKER + ".tmp")
+    """Replace the marker whole; the temporary file is this process's own, so two
+    checkouts into one folder (parallel sweep workers) never rename each other's."""
+    tmp = os.path.join(dest, f"{CHECKOUT_MARKER}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(marker, handle)
     os.replace(tmp, os.path.join(dest, CHECKOUT_MARKER))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
     from ..core.config import HubConfig
 
 SQLITE_BUSY_SECONDS = 120
-SCHEMA_ATTEMPTS = 3
+SCHEMA_ATTEMPTS = 10
+SCHEMA_RETRY_PAUSE_S = 0.05
 MAX_RETRIES = 2  # a trial whose worker died is tried this many more times
 OVER_BUDGET = "over_budget"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -94,6 +96,7 @@ def _rdb_storage(url: str, engine_kwargs: dict[str, Any], interval: int) -> RDBS
         except sqlalchemy.exc.DatabaseError as err:
             if attempt == SCHEMA_ATTEMPTS or not _schema_race(err):
                 raise
+            time.sleep(SCHEMA_RETRY_PAUSE_S * attempt)  # let the winner finish its schema
             attempt += 1
 
 
