@@ -35,7 +35,7 @@ def test_copy_hashing_stores_the_bytes_it_hashed(tmp_path: Path, size: int) -> N
 
 @pytest.mark.parametrize("copier", [hashing._kernel_copy, hashing._user_copy])
 def test_both_copy_paths_agree(
-    tmp_path: Path, copier: Callable[[FileIO, FileIO], hashing.Fill]
+    tmp_path: Path, copier: Callable[[FileIO, FileIO], hashing.Chunks]
 ) -> None:
     """The kernel's copy, and the read-and-write fallback used where it cannot copy."""
     size = 2 * CHUNK + 777
@@ -53,3 +53,12 @@ def test_copy_never_overwrites_an_existing_file(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         copy_hashing(str(source), str(target))
     assert target.read_bytes() == b"keep me"
+
+
+def test_the_kernel_copy_leaves_no_map_of_the_target_behind(tmp_path: Path) -> None:
+    """Each chunk is hashed through a map of the target, let go as soon as it is hashed."""
+    size = 3 * CHUNK + 99
+    source, expected = _source(tmp_path, size)
+    target = tmp_path / "copy.bin"
+    assert copy_hashing(str(source), str(target)) == (expected, size)
+    assert str(target) not in Path("/proc/self/maps").read_text()

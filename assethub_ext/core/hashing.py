@@ -9,8 +9,9 @@ so hashing runs at close to the disk's read speed.
 from __future__ import annotations
 
 import errno
+import mmap
 import os
-from collections.abc import Callable
+from collections.abc import Iterator
 from io import FileIO
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,7 @@ def hash_file(path: str, size: int) -> str:
         with open(path, "rb") as handle:
             return blake3.blake3(handle.read()).hexdigest()
     with open(path, "rb", buffering=0) as src:
-        return _hash_chunks(src.readinto)[0]
+        return _hash_chunks(_read_chunks(src))[0]
 
 
 def copy_hashing(source: str, target: str) -> tuple[str, int]:
@@ -49,8 +50,9 @@ def copy_hashing(source: str, target: str) -> tuple[str, int]:
 
     What is stored is what was hashed, even if ``source`` changes meanwhile. The kernel
     copies (``copy_file_range``: no bytes through this process, and a reflink where the
-    file system shares blocks) and each copied chunk is hashed from the page cache; where
-    the kernel cannot, chunks are read and written here. Returns (digest, size).
+    file system shares blocks) and each copied chunk is hashed from the target's pages in
+    the page cache, mapped rather than read back, so a large add moves its bytes once;
+    where the kernel cannot copy, chunks are read and written here. Returns (digest, size).
     """
     with open(source, "rb", buffering=0) as src, open(target, "xb+", buffering=0) as out:
         if os.fstat(src.fileno()).st_size < CHUNK:
@@ -68,52 +70,80 @@ def copy_hashing(source: str, target: str) -> tuple[str, int]:
 _NO_KERNEL_COPY = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM}
 """What ``copy_file_range`` says when these two files cannot be copied by the kernel."""
 
-Fill = Callable[[bytearray], int]
-"""Puts the next chunk into the buffer and says how long it is (0: the end)."""
+Chunks = Iterator[memoryview]
+"""Consecutive chunks to hash. A chunk's memory may be reused two chunks later, and the
+consumer releases each view once it is hashed."""
 
 
-def _kernel_copy(src: FileIO, out: FileIO) -> Fill:
-    def fill(buffer: bytearray) -> int:
-        copied = os.copy_file_range(src.fileno(), out.fileno(), len(buffer))
-        if os.preadv(out.fileno(), [memoryview(buffer)[:copied]], out.tell() - copied) != copied:
-            raise OSError(errno.EIO, "a file being written could not be read back")
-        return copied
-
-    return fill
-
-
-def _user_copy(src: FileIO, out: FileIO) -> Fill:
-    def fill(buffer: bytearray) -> int:
-        count = src.readinto(buffer) or 0
-        _write_all(out, memoryview(buffer)[:count])
-        return count
-
-    return fill
+def _kernel_copy(src: FileIO, out: FileIO) -> Chunks:
+    """Chunks copied by the kernel, each seen through a read-only map of the target: what
+    is hashed is what the file holds. Every chunk but the last is whole, so each map starts
+    at a multiple of ``CHUNK`` (a multiple of the page size)."""
+    offset = 0
+    while copied := _copy_range(src, out, CHUNK):
+        mapped = mmap.mmap(out.fileno(), copied, access=mmap.ACCESS_READ, offset=offset)
+        offset += copied
+        yield memoryview(mapped)  # unmapped when the view is released and dropped
 
 
-def _hash_chunks(fill: Fill) -> tuple[str, int]:
-    """Hash chunk after chunk from ``fill``, returning (digest, size).
+def _copy_range(src: FileIO, out: FileIO, wanted: int) -> int:
+    """Copy up to ``wanted`` bytes, fewer only at the end of ``src`` (the kernel may copy
+    less per call)."""
+    done = 0
+    while done < wanted and (
+        copied := os.copy_file_range(src.fileno(), out.fileno(), wanted - done)
+    ):
+        done += copied
+    return done
+
+
+def _user_copy(src: FileIO, out: FileIO) -> Chunks:
+    """Chunks read and written here."""
+    for chunk in _read_chunks(src):
+        _write_all(out, chunk)
+        yield chunk
+
+
+def _read_chunks(src: FileIO) -> Chunks:
+    """Chunks read into two buffers used in turn."""
+    buffers = (bytearray(CHUNK), bytearray(CHUNK))
+    turn = 0
+    while count := src.readinto(buffers[turn]) or 0:
+        yield memoryview(buffers[turn])[:count]
+        turn = 1 - turn
+
+
+def _hash_chunks(chunks: Chunks) -> tuple[str, int]:
+    """Hash chunk after chunk, returning (digest, size).
 
     Hashing a chunk (on a helper thread: BLAKE3 lets go of the GIL, and spreads a chunk
-    over every core) overlaps filling the other of two buffers, so a copy costs about the
-    longer of the two instead of their sum; memory stays two chunks whatever the size.
+    over every core) overlaps making the next one, so a copy costs about the longer of the
+    two instead of their sum; memory stays two chunks whatever the size.
     """
     from concurrent.futures import ThreadPoolExecutor  # only large files: status never needs it
 
-    buffers = (bytearray(CHUNK), bytearray(CHUNK))
     hasher = _hasher(CHUNK)
-    total = turn = 0
-    hashing: Future[object] | None = None
+    total = 0
+    in_flight: tuple[Future[object], memoryview] | None = None
     with ThreadPoolExecutor(1, thread_name_prefix="assethub-hash") as hash_thread:
-        while count := fill(buffers[turn]):
-            if hashing is not None:
-                hashing.result()
-            hashing = hash_thread.submit(hasher.update, memoryview(buffers[turn])[:count])
-            turn = 1 - turn
-            total += count
-        if hashing is not None:
-            hashing.result()
+        try:
+            for chunk in chunks:
+                _finish(in_flight)
+                in_flight = (hash_thread.submit(hasher.update, chunk), chunk)
+                total += len(chunk)
+        finally:
+            _finish(in_flight)
     return hasher.hexdigest(), total
+
+
+def _finish(in_flight: tuple[Future[object], memoryview] | None) -> None:
+    """Wait for a chunk's hash, then let go of its memory."""
+    if in_flight is not None:
+        future, chunk = in_flight
+        try:
+            future.result()
+        finally:
+            chunk.release()
 
 
 def _write_all(out: FileIO, data: memoryview) -> None:
