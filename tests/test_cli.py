@@ -126,7 +126,7 @@ try:
     main()
 except SystemExit as exit:
     assert exit.code == 0, exit.code
-heavy = ("sqlalchemy", "tornado", "click", "assethub_ext.cli.", "assethub_ext.core.hub")
+heavy = ("sqlalchemy", "sqlite3", "tornado", "click", "assethub_ext.cli.", "assethub_ext.core.hub")
 print(sorted(m for m in sys.modules if m.startswith(heavy)))
 """
 
@@ -134,7 +134,8 @@ print(sorted(m for m in sys.modules if m.startswith(heavy)))
 def test_status_loads_no_database_layer_and_no_other_command(
     cli: Cli, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """The hot command starts fast: no database layer, no other command, not even click."""
+    """The hot command starts fast: no database layer (not even SQLite for an unchanged
+    folder: its stamp is a file), no other command, not even click."""
     data = write_files(tmp_path / "data", {"a.csv": "1"})
     ok(cli("init"))
     ok(cli("create", DS))

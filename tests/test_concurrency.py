@@ -133,7 +133,9 @@ from assethub_ext.storage.local import LocalObjectStore
 root, me, count, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 for round_ in range(rounds):
     wait_for_all(root, me, count, round_)
-    WorkspaceIndex(os.path.join(root, f"fresh-{round_}", "workspace.sqlite")).close()
+    index = WorkspaceIndex(os.path.join(root, f"fresh-{round_}", "workspace.sqlite"))
+    index.source("any/dataset/f/d", root)  # opens the file, as an add does
+    index.close()
     LocalObjectStore(os.path.join(root, f"fresh-{round_}", "store")).close()
 """
 )

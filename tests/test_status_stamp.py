@@ -94,3 +94,23 @@ def test_a_later_add_replaces_the_stamp(hub: Hub, data: Path) -> None:
     assert reads == []
     (data / "new.csv").unlink()
     assert _status(hub, data, tree_reads=[]) == [("data/new.csv", "removed")]
+
+
+@pytest.mark.parametrize("damage", ["removed", "garbled", "not ascii"])
+def test_a_lost_or_damaged_stamp_only_costs_the_comparison_of_files(
+    hub: Hub, data: Path, damage: str
+) -> None:
+    """Stamps are files beside the index: whatever happens to one, status stays right."""
+    hub.create(DS)
+    hub.add(DS, [str(data)])
+    stamps = list(Path(hub.index.path + ".stamps").iterdir())
+    assert len(stamps) == 1
+    if damage == "removed":
+        stamps[0].unlink()
+    else:
+        stamps[0].write_bytes(b"0" * 64 if damage == "garbled" else "é".encode())
+    reads: list[str] = []
+    assert _status(hub, data, tree_reads=reads) == []
+    assert len(reads) == 1
+    (data / "c").write_text("changed")
+    assert _status(hub, data, tree_reads=[]) == [("data/c", "changed")]

@@ -3,10 +3,10 @@
 Answered from this machine's workspace index alone, like ``git status`` or ``dvc status``:
 no hub database is opened and SQLAlchemy is never imported. For an unchanged folder it
 costs one ``stat`` per file plus interpreter start-up: the stats are folded into one
-digest and compared with the one ``add`` recorded (see ``scan.stat_stamp``), so neither
-the tree nor the per-file index rows are read. Otherwise each file is compared with its
-index row, and files whose stat changed are hashed, so a file merely touched is not
-reported.
+digest and compared with the one ``add`` recorded (see ``scan.stat_stamp``), read from a
+small stamp file, so neither SQLite, the tree nor the per-file index rows are touched.
+Otherwise each file is compared with its index row, and files whose stat changed are
+hashed, so a file merely touched is not reported.
 """
 
 from __future__ import annotations
@@ -30,23 +30,22 @@ def workspace_status(
     asset = str(parse_asset_path(path))
     roots = source_roots(sources)
     found = {os.path.realpath(s): walk(s, as_contents=False) for s in sources}
-    recorded_sources = {root: index.source(asset, root) for root in roots}
-    if all(_stamp_matches(recorded_sources[root], raw) for root, raw in found.items()):
+    if all(_stamp_matches(index.stamp(asset, root), raw) for root, raw in found.items()):
         return []
     recorded: dict[str, tuple[str, int]] = {}
     for root, name in roots.items():
-        source = recorded_sources[root]
-        if source is not None:
-            recorded.update((e.path, (e.digest, e.size)) for e in load_tree(source[0]).under(name))
+        tree = index.source(asset, root)
+        if tree is not None:
+            recorded.update((e.path, (e.digest, e.size)) for e in load_tree(tree).under(name))
     return _changes(recorded, _current(index, found))
 
 
-def _stamp_matches(recorded: tuple[str, str | None] | None, raw: list[RawFile]) -> bool:
+def _stamp_matches(recorded: str | None, raw: list[RawFile]) -> bool:
     """Whether every stat equals what ``add`` saw (then nothing changed: no tree is read)."""
-    if recorded is None or recorded[1] is None:
+    if recorded is None:
         return False
     stamp = stat_stamp(raw)
-    return stamp is not None and stamp.fingerprint == recorded[1]
+    return stamp is not None and stamp.fingerprint == recorded
 
 
 def _current(index: WorkspaceIndex, found: dict[str, list[RawFile]]) -> dict[str, tuple[str, int]]:

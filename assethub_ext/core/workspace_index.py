@@ -12,14 +12,18 @@ so ``status`` starts fast). It is a cache: losing it costs a re-hash, never data
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from .errors import StorageFull
+from .hashing import hash_bytes
 from .scan import SourceFile, StatStamp
-from .sqlite_wal import enable_wal
+
+if TYPE_CHECKING:
+    import sqlite3
 
 RACY_MARGIN_NS = 50_000_000
 """A file modified within this long before it was hashed is re-hashed next time: file
@@ -51,19 +55,35 @@ def trusted_fingerprint(stamp: StatStamp | None, scanned_at_ns: int) -> str | No
 
 
 class WorkspaceIndex:
+    """The index's SQLite file, opened on first use, and a folder of stat stamps beside it.
+
+    A stamp is one small file per (asset, source folder) holding the stat fingerprint
+    recorded with the folder's tree: ``status`` of an unchanged folder reads that file and
+    never imports or opens SQLite (5 ms of its 100). A stamp is only a shortcut: without
+    one (never written, or removed), status compares the files against the index.
+    """
+
     def __init__(self, path: str) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
-        enable_wal(self._db, synchronous="OFF")
-        self._db.executescript(
+        self._stamps = path + ".stamps"
+
+    @cached_property
+    def _db(self) -> sqlite3.Connection:
+        import sqlite3  # not at the top: an unchanged folder's status never opens the index
+
+        from .sqlite_wal import enable_wal
+
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        enable_wal(db, synchronous="OFF")
+        db.executescript(
             "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
             " ctime_ns INTEGER, ino INTEGER, digest TEXT, hashed_at_ns INTEGER) WITHOUT ROWID;"
             "CREATE TABLE IF NOT EXISTS sources (asset TEXT, root TEXT, tree TEXT, revision INTEGER,"
             " recorded_at REAL, PRIMARY KEY (asset, root)) WITHOUT ROWID;"
-            "CREATE TABLE IF NOT EXISTS stamps (asset TEXT, root TEXT, fingerprint TEXT,"
-            " PRIMARY KEY (asset, root)) WITHOUT ROWID;"
+            "DROP TABLE IF EXISTS stamps;"  # stamps lived here before they became files
         )
+        return db
 
     def known_digests(self, files: Iterable[SourceFile]) -> dict[str, str]:
         """path -> digest for every file whose stat matches what was recorded."""
@@ -102,15 +122,33 @@ class WorkspaceIndex:
     def remember_source(
         self, asset: str, root: str, tree: str, revision: int, fingerprint: str | None
     ) -> None:
-        """Record the tree a source folder had, and its stat stamp when that can be trusted."""
+        """Record the tree a source folder had, and its stat stamp when that can be trusted.
+
+        The old stamp goes first and the new one is written only once the row is in: at no
+        moment does a stamp stand for a tree the index no longer records.
+        """
+        stamp = self._stamp_path(asset, root)
+        with suppress(FileNotFoundError):
+            os.unlink(stamp)
         with self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?)",
                 (asset, root, tree, revision, time.time()),
             )
-            self._db.execute("DELETE FROM stamps WHERE asset=? AND root=?", (asset, root))
-            if fingerprint is not None:
-                self._db.execute("INSERT INTO stamps VALUES (?, ?, ?)", (asset, root, fingerprint))
+        if fingerprint is not None:
+            _write_stamp(stamp, fingerprint)
+
+    def stamp(self, asset: str, root: str) -> str | None:
+        """The stat fingerprint recorded with a source folder's tree, if any (no SQLite)."""
+        try:
+            with open(self._stamp_path(asset, root), encoding="ascii") as handle:
+                return handle.read()
+        except (FileNotFoundError, UnicodeDecodeError):
+            return None
+
+    def _stamp_path(self, asset: str, root: str) -> str:
+        key = f"{asset}\0{root}".encode("utf-8", "surrogateescape")
+        return os.path.join(self._stamps, hash_bytes(key)[:32])
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -118,6 +156,8 @@ class WorkspaceIndex:
         then says "database or disk is full", or "disk I/O error" when the log cannot
         grow) is one sentence. Whatever the hub saved before stays: recording it again
         is the next add's work, so running the command again repairs the index."""
+        import sqlite3  # loaded already: ``_db`` opened it
+
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -135,14 +175,27 @@ class WorkspaceIndex:
                 " saved stays: make room and run the command again."
             ) from exc
 
-    def source(self, asset: str, root: str) -> tuple[str, str | None] | None:
-        """(tree, stat fingerprint or None) recorded for a source folder, if any."""
+    def source(self, asset: str, root: str) -> str | None:
+        """The tree recorded for a source folder, if any."""
         row = self._db.execute(
-            "SELECT s.tree, t.fingerprint FROM sources s LEFT JOIN stamps t"
-            " ON t.asset = s.asset AND t.root = s.root WHERE s.asset=? AND s.root=?",
-            (asset, root),
+            "SELECT tree FROM sources WHERE asset=? AND root=?", (asset, root)
         ).fetchone()
-        return (row[0], row[1]) if row else None
+        return row[0] if row else None
 
     def close(self) -> None:
-        self._db.close()
+        if "_db" in self.__dict__:  # opened
+            self._db.close()
+
+
+def _write_stamp(path: str, fingerprint: str) -> None:
+    """Write a stamp whole or not at all; a disk with no room leaves none (status then
+    compares files, as for a folder never stamped)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="ascii") as handle:
+            handle.write(fingerprint)
+        os.replace(tmp, path)
+    except OSError:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
