@@ -17,10 +17,7 @@ Step keys (shared by both tools where they mean the same thing):
 ``checkout_copy``   materialise the latest version into an empty folder, copying
 ``checkout_link``   the same with links, from a store filled by linking (DVC: a repository
                     with ``cache.type hardlink``; Asset Hub: a hub filled by ``add --link``)
-``big_add``         add one large file to an empty store, the file as the machine left it
-                    after copying it in (on the project's VMs: read back from disk)
-``big_add_warm``    the same with the file read once first (untimed), so its bytes come
-                    from the page cache, as for a file just produced
+``big_add``         add one large file to an empty store
 ``mem_add``         first add of the smaller corpus (memory-scaling check)
 ``link_add``        the add that fills that repository or hub (informational)
 """
@@ -34,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datagen import apply_change, copy_file, copy_tree, fingerprint, read_through
+from datagen import apply_change, copy_file, copy_tree, fingerprint
 from timing import Sample, run_quiet, run_timed
 
 SMALL_ASSET = "bench/dataset/bench/small"
@@ -189,7 +186,6 @@ def run_assethub(
     _check_checkout(steps, "checkout_copy", dest / "data", corpus)
     yield from _assethub_link_checkout(corpus, ws, ah, env, run)
     yield from _assethub_big_add(corpus, ws, ah, env, run, link=False)
-    yield from _assethub_big_add(corpus, ws, ah, env, run, link=False, warm=True)
     yield from _assethub_big_add(corpus, ws, ah, env, run, link=True)
     yield from _assethub_memory_add(corpus, ws, ah, env, run)
 
@@ -212,37 +208,21 @@ def _assethub_link_checkout(
 
 
 def _assethub_big_add(
-    corpus: Corpus,
-    ws: Path,
-    ah: list[str],
-    env: Mapping[str, str],
-    run: ToolRun,
-    *,
-    link: bool,
-    warm: bool = False,
+    corpus: Corpus, ws: Path, ah: list[str], env: Mapping[str, str], run: ToolRun, *, link: bool
 ) -> Pipeline:
     """In a hub of its own, so the small files' packs and index play no part.
 
     ``link``: ``add --link`` takes the file by hard link (made read-only), as DVC's
-    ``cache.type hardlink`` does; otherwise it is copied into the store. ``warm``: the
-    file is read once first (see ``big_add_key``).
+    ``cache.type hardlink`` does; otherwise it is copied into the store.
     """
-    key = big_add_key(link, warm)
+    key = "big_add_link" if link else "big_add"
     folder = ws / f"{key}-run"
     copy_file(corpus.big, folder / "big" / "big.bin")
     steps = _Steps(run, folder, _assethub_env(env, folder / "hub"))
     steps.quiet([*ah, "create", BIG_ASSET])
-    if warm:
-        read_through(folder / "big" / "big.bin")
     flags = ["--link"] if link else []
     out = (yield from steps.time(key, [*ah, "add", *flags, BIG_ASSET, "big/big.bin"])).stdout
     steps.expect(not link or "1 linked" in out, f"add --link said: {out.strip()}")
-
-
-def big_add_key(link: bool, warm: bool) -> str:
-    """The step key of a large-file add: linked, copied from the page cache (``warm``: the
-    file read once, untimed, just before), or copied as the machine left the file."""
-    return "big_add_link" if link else "big_add_warm" if warm else "big_add"
 
 
 def _assethub_memory_add(
@@ -271,9 +251,6 @@ def run_floors(
     yield from steps.time("checkout_link", ["cp", "-al", "data", "links"])
     copy_file(corpus.big, ws / "big" / "big.bin")
     yield from steps.time("big_add", ["cp", "big/big.bin", "big.copy"])
-    copy_file(corpus.big, ws / "big" / "warm.bin")
-    read_through(ws / "big" / "warm.bin")
-    yield from steps.time("big_add_warm", ["cp", "big/warm.bin", "warm.copy"])
     yield from steps.time("big_add_link", ["ln", "big/big.bin", "big.link"])
 
 
@@ -317,7 +294,6 @@ def run_dvc(
     _check_checkout(steps, "checkout_copy", repo / "data", corpus)
     yield from _dvc_link_checkout(corpus, ws, dvc, steps)
     yield from _dvc_big_add(corpus, ws, dvc, steps, None)
-    yield from _dvc_big_add(corpus, ws, dvc, steps, None, warm=True)
     yield from _dvc_big_add(corpus, ws, dvc, steps, "hardlink")
     yield from _dvc_memory_add(corpus, ws, dvc, steps)
 
@@ -334,20 +310,12 @@ def _dvc_link_checkout(corpus: Corpus, ws: Path, dvc: list[str], steps: _Steps) 
 
 
 def _dvc_big_add(
-    corpus: Corpus,
-    ws: Path,
-    dvc: list[str],
-    steps: _Steps,
-    cache_type: str | None,
-    *,
-    warm: bool = False,
+    corpus: Corpus, ws: Path, dvc: list[str], steps: _Steps, cache_type: str | None
 ) -> Pipeline:
-    key = big_add_key(cache_type == "hardlink", warm)
+    key = "big_add_link" if cache_type == "hardlink" else "big_add"
     repo = ws / f"repo-{key}"
     _dvc_repo(steps, dvc, repo, cache_type)
     copy_file(corpus.big, repo / "big" / "big.bin")
-    if warm:
-        read_through(repo / "big" / "big.bin")
     yield from steps.time(key, [*dvc, "add", "big/big.bin"], cwd=repo)
 
 

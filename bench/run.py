@@ -334,22 +334,16 @@ Python starting, walking, reading and BLAKE3-hashing every file into one pack fi
 metadata, no locking, no crash safety); for checkouts, `cp -r` and `cp -al`; for the large
 file, `cp` and `ln`. "Target allows" is DVC's time divided by the target ratio: a target
 whose allowance is below the floor cannot be met by any tool on this machine.
-⁶ Each tool's large file is copied in (untimed) just before its step, then `sync`ed. On the
-project's VMs the kernel pages out memory that looks idle (DAMON `pageout`), and a file
-just copied in lands in such memory, so the first reader of it waits for the disk: that
-row times the disk's read for every tool alike. The page-cache row reads the file once,
-untimed, before the step (as for a file just produced by training) and carries the
-target; the issue's own DVC figure (2.5 s for 1 GiB) was taken in that state.
 
 Commands (each timed as one subprocess, start-up included, after an untimed `sync`):
 DVC in a fresh `git init` + `dvc init` repository: `dvc add data` (first, no-op, incremental),
-`dvc status`, `rm -rf data; dvc checkout`, `dvc add big/big.bin` ({big_label}) in three other
-repositories (default cache type, just copied in and from the page cache; `hardlink`).
+`dvc status`, `rm -rf data; dvc checkout`, `dvc add big/big.bin` ({big_label}) in two other
+repositories (default cache type; `hardlink`).
 Asset Hub with a fresh `ASSETHUB_HOME`: `assethub add --publish {{asset}} data` (first add),
 `assethub add {{asset}} data` (no-op, incremental), `assethub publish {{asset}}`,
 `assethub status {{asset}} data`, `assethub checkout {{asset}}:v2 DEST --link copy`,
 `assethub add --link --publish {{asset}} data; rm -rf data; assethub checkout {{asset}}:v1 DEST
---link hardlink` in a second hub, `assethub add [--link] {{asset}} big/big.bin` in three other hubs. The change between them rewrites
+--link hardlink` in a second hub, `assethub add [--link] {{asset}} big/big.bin` in two other hubs. The change between them rewrites
 {shape.changed} files in place and adds {shape.added} new ones.
 """
 
