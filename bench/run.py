@@ -293,7 +293,7 @@ def _repetitions(
     runs: dict[str, list[ToolRun]] = {tool: [] for tool in tools}
     for rep in range(repeat):
         order = _order(list(tools), rep)
-        _log(f"repetition {rep + 1}/{repeat} ({' first, then '.join(order)})")
+        _log(f"repetition {rep + 1}/{repeat} ({', then '.join(order)})")
         started = time.perf_counter()
         folder = workdir / f"rep{rep}"
         for tool, run in _repetition(order, corpus, folder, tools, env).items():
