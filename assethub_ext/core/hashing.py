@@ -128,7 +128,8 @@ def _hash_chunks(chunks: Chunks) -> tuple[str, int]:
     with ThreadPoolExecutor(1, thread_name_prefix="assethub-hash") as hash_thread:
         try:
             for chunk in chunks:
-                _finish(in_flight)
+                previous, in_flight = in_flight, None  # waited for once, failed or not
+                _finish(previous)
                 in_flight = (hash_thread.submit(hasher.update, chunk), chunk)
                 total += len(chunk)
         finally:
