@@ -602,7 +602,7 @@ class LocalObjectWriter(BatchWriter):
         tmp = self._store.tmp_path(".obj")
         try:
             with self._room():
-                digest, stored = copy_hashing(path, tmp)
+                digest, stored = copy_hashing(path, tmp, direct=True)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)  # half-copied: the batch never knew it
