@@ -25,13 +25,12 @@ Step keys (shared by both tools where they mean the same thing):
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datagen import apply_change, copy_file, copy_tree, fingerprint
+from datagen import apply_change, copy_file, copy_tree, fingerprint, set_aside
 from timing import Sample, run_quiet, run_timed
 
 SMALL_ASSET = "bench/dataset/bench/small"
@@ -201,7 +200,7 @@ def _assethub_link_checkout(
     steps.quiet([*ah, "create", SMALL_ASSET])
     add = [*ah, "add", "--link", "--publish", SMALL_ASSET, "data"]
     ref = (yield from steps.time("link_add", add)).stdout.strip().splitlines()[-1]
-    shutil.rmtree(folder / "data")
+    set_aside(folder / "data", ws)
     checkout = [*ah, "checkout", ref, str(folder / "out"), "--link", "hardlink"]
     yield from steps.time("checkout_link", checkout)
     _check_checkout(steps, "checkout_link", folder / "out" / "data", corpus)
@@ -289,7 +288,7 @@ def run_dvc(
     out = (yield from steps.time("status_changed", [*dvc, "status"])).stdout
     steps.expect("modified" in out, f"dvc status after the change said: {out.strip()[:200]}")
     yield from steps.time("incr_add", [*dvc, "add", "data"])
-    shutil.rmtree(repo / "data")
+    set_aside(repo / "data", ws)
     yield from steps.time("checkout_copy", [*dvc, "checkout"])
     _check_checkout(steps, "checkout_copy", repo / "data", corpus)
     yield from _dvc_link_checkout(corpus, ws, dvc, steps)
@@ -304,7 +303,7 @@ def _dvc_link_checkout(corpus: Corpus, ws: Path, dvc: list[str], steps: _Steps) 
     _dvc_repo(steps, dvc, repo, "hardlink")
     copy_tree(corpus.changed_data, repo / "data")
     yield from steps.time("link_add", [*dvc, "add", "data"], cwd=repo)
-    shutil.rmtree(repo / "data")
+    set_aside(repo / "data", ws)
     yield from steps.time("checkout_link", [*dvc, "checkout"], cwd=repo)
     _check_checkout(steps, "checkout_link", repo / "data", corpus)
 
