@@ -23,9 +23,8 @@ import json
 import os
 import re
 import stat
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -39,10 +38,8 @@ from .scan import CHECKOUT_MARKER
 from .tree import MODE_EXECUTABLE, Tree, TreeEntry, diff_trees
 
 _HEX = re.compile(r"[0-9a-f]{64}")
-WRITERS = 2
-WRITE_BATCH = 256
-WRITE_BATCH_BYTES = 4 * 1024 * 1024
-WRITE_QUEUE = 8
+PROGRESS_STEP = 1024 * 1024
+"""Bytes written between two updates of the progress bar."""
 LinkMode = Literal["auto", "reflink", "hardlink", "copy"]
 LINK_MODES: tuple[LinkMode, ...] = ("auto", "reflink", "hardlink", "copy")
 
@@ -187,42 +184,29 @@ class _Folders:
         return current, name
 
 
-def _write_batch(batch: list[tuple[str, bytes, TreeEntry]]) -> int:
-    for target, data, entry in batch:
-        _write_new(target, data, entry)
-    return sum(entry.size for _, _, entry in batch)
-
-
 def _write_packed(
     store: ObjectStore, wanted: dict[str, list[TreeEntry]], folders: _Folders, bar: ProgressBar
 ) -> int:
-    """Write small objects as new files, read in pack order and written by a thread pool.
-
-    Creating files is kernel work that releases the GIL: on the reference 2-core machine two
-    writer threads create 20,000 files about 20% faster than one. At most ``WRITE_QUEUE``
-    batches wait in memory, each of at most ``WRITE_BATCH`` files or ``WRITE_BATCH_BYTES``
-    bytes (packed objects reach 1 MiB: 256 of them would be 256 MiB). Returns the number
+    """Write small objects as new files, in pack order, on this thread. Returns the number
     of files written.
+
+    Writer threads were measured and lost: creating a file is three system calls, each of
+    which lets go of the GIL and must take it back from the thread reading and verifying the
+    packs, and the threads spent their time queueing for it. On the reference 2-core machine
+    this loop creates 20,000 files from packs in 0.28 s where two writer threads took 0.55 s
+    (the same kernel work, on tmpfs), and it is faster on ext4 too.
     """
-    with ThreadPoolExecutor(WRITERS) as pool:
-        queue: deque[Future[int]] = deque()
-        batch: list[tuple[str, bytes, TreeEntry]] = []
-        batch_bytes = 0
-        for digest, data in store.read_many(list(wanted)):
-            for entry in wanted[digest]:
-                batch.append((folders.target(entry.path), data, entry))
-            batch_bytes += len(data)
-            if len(batch) >= WRITE_BATCH or batch_bytes >= WRITE_BATCH_BYTES:
-                queue.append(pool.submit(_write_batch, batch))
-                batch = []
-                batch_bytes = 0
-            while len(queue) > WRITE_QUEUE:
-                bar.update(queue.popleft().result())
-        if batch:
-            queue.append(pool.submit(_write_batch, batch))
-        for future in queue:
-            bar.update(future.result())
-    return sum(len(entries) for entries in wanted.values())
+    written = done_bytes = 0
+    for digest, data in store.read_many(list(wanted)):
+        for entry in wanted[digest]:
+            _write_new(folders.target(entry.path), data, entry)
+            written += 1
+            done_bytes += entry.size
+        if done_bytes >= PROGRESS_STEP:
+            bar.update(done_bytes)
+            done_bytes = 0
+    bar.update(done_bytes)
+    return written
 
 
 def _prepare_dest(dest: str) -> tuple[str, dict[str, str] | None]:
