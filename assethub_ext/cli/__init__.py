@@ -8,6 +8,7 @@ imported only when it is run: ``assethub status`` must not pay for the imports o
 
 from __future__ import annotations
 
+import gc
 import sys
 
 COMMANDS = {
@@ -47,6 +48,16 @@ COMMANDS = {
 
 def main() -> None:
     """The ``assethub`` entry point: click's own usage errors become one line too."""
+    try:
+        _run()
+    finally:
+        # The process ends here. Frozen objects are left out of the collector's last full
+        # pass at exit, which cost about 50 ms after a 20,000-file add or checkout; files,
+        # connections and atexit handlers are closed and run as usual.
+        gc.freeze()
+
+
+def _run() -> None:
     from ._plain import one_line, report_interrupt, run_plain
 
     code = run_plain(sys.argv[1:])

@@ -34,6 +34,7 @@ def progress(description: str, total: int, unit: str) -> ProgressBar:
         return no_progress(description, total, unit)
     from tqdm import tqdm
 
+    tqdm.monitor_interval = 0  # no monitor thread: a one-thread process may fork (core/forked.py)
     return tqdm(total=total, desc=description, unit=unit, unit_scale=True, leave=False)
 
 

@@ -81,7 +81,11 @@ class ObjectStore(Protocol):
 
     def read_bytes(self, digest: str) -> bytes: ...
 
-    def read_many(self, digests: Iterable[str]) -> Iterator[tuple[str, bytes]]: ...
+    def read_many(self, digests: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """(digest, verified bytes) for each of ``digests``. Every lookup (database, network)
+        happens before the first object is yielded and only local files are read after it,
+        so a forked child may finish the iteration (see ``core/forked.py``)."""
+        ...
 
     def read_range(
         self, digest: str, start: int, end: int, chunk: int = 1024 * 1024
