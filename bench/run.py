@@ -339,7 +339,7 @@ hashes it). The copied row is each tool's default.
 status, Python starting, walking the folder and `lstat`-ing every file; for the first add,
 Python starting, walking, reading and BLAKE3-hashing every file into one pack file (no
 metadata, no locking, no crash safety); for checkouts, `cp -r` and `cp -al`; for the large
-file, `cp` and `ln`. "Target allows" is DVC's time divided by the target ratio: a target
+file, the faster of `cp` and `dd oflag=direct` (past the page cache), and `ln`. "Target allows" is DVC's time divided by the target ratio: a target
 whose allowance is below the floor cannot be met by any tool on this machine.
 
 Commands (each timed as one subprocess, start-up included, after an untimed `sync`):
