@@ -129,9 +129,9 @@ def split(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     sizes: list[int] = []
     write_split = workspace._write_split
 
-    def spy(store, digests, targets, bar):  # type: ignore[no-untyped-def]
+    def spy(store, digests, *rest):  # type: ignore[no-untyped-def]
         sizes.append(len(digests))
-        write_split(store, digests, targets, bar)
+        write_split(store, digests, *rest)
 
     monkeypatch.setattr(workspace, "SPLIT_AT_LEAST", 4)
     monkeypatch.setattr(workspace, "_write_split", spy)

@@ -44,8 +44,6 @@ PROGRESS_STEP = 1024 * 1024
 """Bytes written between two updates of the progress bar."""
 SPLIT_AT_LEAST = 1000
 """Objects a checkout must write before half of them go to a forked child."""
-_Targets = dict[str, list[tuple[str, TreeEntry]]]
-"""digest -> (where to write it, its tree entry), for every place the object goes."""
 LinkMode = Literal["auto", "reflink", "hardlink", "copy"]
 LINK_MODES: tuple[LinkMode, ...] = ("auto", "reflink", "hardlink", "copy")
 
@@ -178,8 +176,9 @@ class _Folders:
             except FileNotFoundError:
                 if not create:
                     return None, name
-                os.mkdir(current)
-                mode = stat.S_IFDIR
+                with contextlib.suppress(FileExistsError):  # made meanwhile by the other half
+                    os.mkdir(current)
+                mode = os.lstat(current).st_mode
             if not stat.S_ISDIR(mode):
                 raise InvalidInput(
                     f"{quote(rel)}: {quote(current)} is a symbolic link or a file, not a folder; "
@@ -195,45 +194,50 @@ def _write_packed(
 ) -> int:
     """Write small objects as new files, in pack order. Returns the number of files written.
 
-    Every folder is made first, here. A large checkout is then split in two halves, the
-    second written by a forked child (see ``forked.py``): on the reference 2-core machine
-    that takes 20,000 files from 0.28 s to about 0.17 s. Writer threads were measured
-    and lost (0.55 s): creating a file is three system calls, each of which lets go of the
-    GIL and must take it back from the thread reading and verifying the packs.
+    A large checkout is split in two halves, the second written by a forked child (see
+    ``forked.py``): on the reference 2-core machine that takes 20,000 files from 0.28 s to
+    about 0.17 s. Writer threads were measured and lost (0.55 s): creating a file is three
+    system calls, each of which lets go of the GIL and must take it back from the thread
+    reading and verifying the packs.
     """
-    targets = {d: [(folders.target(e.path), e) for e in entries] for d, entries in wanted.items()}
-    digests = list(targets)
+    digests = list(wanted)
     if len(digests) < SPLIT_AT_LEAST or not can_fork():
-        _write_objects(store.read_many(digests), targets, bar.update)
+        _write_objects(store.read_many(digests), wanted, folders, bar.update)
     else:
-        _write_split(store, digests, targets, bar)
-    return sum(len(places) for places in targets.values())
+        _write_split(store, digests, wanted, folders, bar)
+    return sum(len(entries) for entries in wanted.values())
 
 
 def _write_split(
-    store: ObjectStore, digests: list[str], targets: _Targets, bar: ProgressBar
+    store: ObjectStore,
+    digests: list[str],
+    wanted: dict[str, list[TreeEntry]],
+    folders: _Folders,
+    bar: ProgressBar,
 ) -> None:
     """The first half here, the second in a forked child. The child's ``read_many`` is
     started here: it looks everything up before its first object, so the child only
     reads files (it must not touch the parent's database connection)."""
     half = len(digests) // 2
-    theirs = store.read_many(digests[half:])
-    first = next(theirs)
-    with forked(lambda report: _write_objects(chain([first], theirs), targets, report)) as child:
-        _write_objects(
-            store.read_many(digests[:half]), targets, lambda n: bar.update(n + child.progress())
-        )
+    started = store.read_many(digests[half:])
+    theirs = chain([next(started)], started)  # its lookups are done: the child only reads
+    with forked(lambda report: _write_objects(theirs, wanted, folders, report)) as child:
+        ours = store.read_many(digests[:half])
+        _write_objects(ours, wanted, folders, lambda n: bar.update(n + child.progress()))
     bar.update(child.progress())
 
 
 def _write_objects(
-    objects: Iterable[tuple[str, bytes]], targets: _Targets, report: Callable[[int], object]
+    objects: Iterable[tuple[str, bytes]],
+    wanted: dict[str, list[TreeEntry]],
+    folders: _Folders,
+    report: Callable[[int], object],
 ) -> None:
-    """Each object at each of its targets, reporting progress every ``PROGRESS_STEP`` bytes."""
+    """Each object at each of its places, reporting progress every ``PROGRESS_STEP`` bytes."""
     done = 0
     for digest, data in objects:
-        for target, entry in targets[digest]:
-            _write_new(target, data, entry)
+        for entry in wanted[digest]:
+            _write_new(folders.target(entry.path), data, entry)
             done += entry.size
         if done >= PROGRESS_STEP:
             report(done)
