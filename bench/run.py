@@ -57,6 +57,11 @@ ToolSpec = tuple[
     Callable[[ToolRun, Corpus, Path, Sequence[str], dict[str, str]], Pipeline], list[str]
 ]
 """A tool's pipeline function and the command that starts the tool."""
+INODE_QUARANTINE = 360.0
+"""Seconds ext4 without a journal may keep skipping inodes freed by a mass deletion (60 s,
+300 more while their inode table block is unwritten): see ``datagen.set_aside``."""
+CLEANED = ".assethub-bench-cleaned"
+"""A file beside the work folders holding when the last run finished deleting its own."""
 LARGE_FILE = 1024**2
 """Files this big are deleted after each repetition; the rest waits for the end of the run
 (see ``datagen.set_aside``)."""
@@ -221,6 +226,18 @@ def _build_corpus(root: Path, shape: Shape, seed: int) -> Corpus:
 
 
 # -- running ---------------------------------------------------------------------------------
+
+
+def _wait_out_last_cleanup(cleaned: Path) -> None:
+    """Start no sooner than ``INODE_QUARANTINE`` after the last run deleted its files, or its
+    clean-up would slow every file creation of this run's first repetitions."""
+    try:
+        left = float(cleaned.read_text(encoding="utf-8")) + INODE_QUARANTINE - time.time()
+    except (OSError, ValueError):
+        return
+    if left > 0:
+        _log(f"waiting {left:.0f} s: the last run deleted its files too recently")
+        time.sleep(min(left, INODE_QUARANTINE))
 
 
 def _advance(run: ToolRun, steps: Pipeline) -> bool:
@@ -461,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="assethub-bench-", dir=args.workdir))
+    _wait_out_last_cleanup(workdir.parent / CLEANED)
     machine = _machine(dvc_version, workdir)
     _log(f"machine: {machine}")
     started = time.perf_counter()
@@ -476,6 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.keep:
             _log(f"deleting {workdir}")
             shutil.rmtree(workdir, ignore_errors=True)
+            (workdir.parent / CLEANED).write_text(f"{time.time()}\n", encoding="utf-8")
     print(_report(args, shape, machine, runs, time.perf_counter() - started))
     return 1 if any(r.error for tool_runs in runs.values() for r in tool_runs) else 0
 
