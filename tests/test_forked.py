@@ -108,8 +108,18 @@ def test_the_child_dies_with_its_parent(tmp_path: Path) -> None:
     assert _gone(child_pid), "the child outlived its killed parent"
 
 
+def test_a_single_thread_process_on_linux_may_fork() -> None:
+    """In a fresh interpreter: this test process may run threads of other fixtures."""
+    answer = subprocess.run(
+        [sys.executable, "-c", "from assethub_ext.core.forked import can_fork; print(can_fork())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert answer == str(sys.platform == "linux")
+
+
 def test_no_fork_while_another_thread_runs() -> None:
-    assert can_fork() == (sys.platform == "linux")
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()
@@ -125,7 +135,12 @@ def test_no_fork_while_another_thread_runs() -> None:
 
 @pytest.fixture
 def split(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Every checkout of more than 4 packed objects is split; records each split's size."""
+    """Every checkout of more than 4 packed objects is split; records each split's size.
+
+    The split is allowed here even while other fixtures' threads run (the S3 server is a
+    thread): the child touches none of their locks. Whether the command may split on its
+    own is what the tests above and ``test_the_command_splits...`` check.
+    """
     sizes: list[int] = []
     write_split = workspace._write_split
 
@@ -134,6 +149,7 @@ def split(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         write_split(store, digests, *rest)
 
     monkeypatch.setattr(workspace, "SPLIT_AT_LEAST", 4)
+    monkeypatch.setattr(workspace, "can_fork", lambda: sys.platform == "linux")
     monkeypatch.setattr(workspace, "_write_split", spy)
     return sizes
 
