@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,9 +70,21 @@ def team(
         pg.drop(db)
 
 
+_TEAM_HOMES: list[str] = []
+"""Cache homes made by ``_open_team`` during the current test, removed after it."""
+
+
+@pytest.fixture(autouse=True)
+def _remove_team_homes() -> Iterator[None]:
+    yield
+    while _TEAM_HOMES:
+        shutil.rmtree(_TEAM_HOMES.pop(), ignore_errors=True)
+
+
 def _open_team(team: Team, user: str) -> Hub:
     """The team hub itself, as ``user`` (with a cache home of its own)."""
     home = tempfile.mkdtemp(prefix="assethub-team-")
+    _TEAM_HOMES.append(home)
     return Hub(config=HubConfig(home=home, db_url=team[0], store=team[1], user=user))
 
 
