@@ -49,6 +49,15 @@ def test_the_child_does_its_work_and_reports_its_progress(tmp_path: Path) -> Non
     assert child.progress() == 12
 
 
+def test_what_the_work_returns_comes_back_whole() -> None:
+    """More than a pipe holds at once (64 KiB), so the parent reads while the child writes."""
+    sent = os.urandom(3 << 20)
+
+    with forked(lambda report: sent, die_with_parent=False) as child:
+        pass
+    assert child.result == sent
+
+
 @pytest.mark.parametrize(
     "error",
     [

@@ -8,14 +8,18 @@ grammar does not allow.
 
 from __future__ import annotations
 
+import marshal
 import os
 import stat
 from array import array
+from itertools import chain
+from operator import itemgetter
 from typing import NamedTuple
 
 import blake3
 
 from .errors import InvalidInput, NotFound
+from .forked import can_fork, forked
 from .names import check_tree_path, quote
 
 CHECKOUT_MARKER = ".assethub-checkout"
@@ -37,49 +41,110 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-RawFile = tuple[str, str, os.stat_result]
-"""(path in the tree, path on disk, stat): what a walk finds, before any validation."""
+RawFile = tuple[str, str, int, int, int, int, int]
+"""(path in the tree, path on disk, size, mtime_ns, ctime_ns, inode, mode): what a walk
+finds, before any validation. Plain numbers, not an ``os.stat_result``, so that half a walk
+done in a forked child comes back through ``marshal``."""
+
+_STAMPED_STATS = itemgetter(2, 3, 4, 5)
+"""The part of a ``RawFile`` that ``stat_stamp`` digests: size, mtime, ctime, inode."""
 
 
-def _source_file(rel: str, path: str, st: os.stat_result) -> SourceFile:
+def _raw_file(rel: str, path: str, st: os.stat_result) -> RawFile:
+    return (rel, path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
+
+
+def _source_file(
+    rel: str, path: str, size: int, mtime_ns: int, ctime_ns: int, ino: int, mode: int
+) -> SourceFile:
     if not rel.isascii():  # only a name with other characters can hold undecodable bytes
         try:
             rel.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidInput(f"the name of {os.fsencode(path)!r} is not valid UTF-8.") from None
     check_tree_path(rel)
-    return SourceFile(
-        rel, path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, bool(st.st_mode & 0o111)
-    )
+    return SourceFile(rel, path, size, mtime_ns, ctime_ns, ino, bool(mode & 0o111))
 
 
-def _walk(folder: str, rel_prefix: str, root_real: str, found: list[RawFile]) -> None:
-    """Append the files under ``folder`` to ``found`` (a list, not a generator: this loop
-    runs once per file on every ``status``, and resuming nested generators costs more than
-    the ``stat`` itself)."""
+def _walk_each(
+    folder: str, names: list[str], rel_prefix: str, root_real: str, found: list[RawFile]
+) -> list[RawFile]:
+    """Append the files under each subfolder ``names`` of ``folder`` to ``found``, depth
+    first, each folder's own files before its subfolders'."""
+    for name in names:
+        path, prefix = _folder_child(folder, name), f"{rel_prefix}{name}/"
+        _walk_each(path, _list_folder(path, prefix, root_real, found), prefix, root_real, found)
+    return found
+
+
+def _folder_child(folder: str, name: str) -> str:
+    return folder + name if folder.endswith(os.sep) else folder + os.sep + name
+
+
+def _list_folder(folder: str, rel_prefix: str, root_real: str, found: list[RawFile]) -> list[str]:
+    """Append the files of ``folder`` to ``found``; return the names of its subfolders.
+
+    A list, not a generator: this loop runs once per file on every ``status``, and resuming
+    nested generators costs more than the ``stat`` itself. Files are stat-ed relative to
+    the folder's descriptor, so the kernel resolves one name instead of the whole path
+    again (10% of a 20,000-file walk); the descriptor is closed before any subfolder is
+    walked, so a deep tree holds one at a time. ``O_NOFOLLOW``: a folder swapped for a
+    symbolic link after it was listed is refused.
+    """
     try:
-        listing = os.scandir(folder)
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError as exc:
         raise InvalidInput(
             f"cannot read folder {quote(folder)}: {os.strerror(exc.errno or 0)}."
         ) from None
-    with listing as entries:
-        for entry in entries:
-            name = entry.name
-            if name == CHECKOUT_MARKER:
-                continue
-            if entry.is_symlink():
-                st = _follow(entry.path, root_real)
-            elif entry.is_dir(follow_symlinks=False):
-                _walk(entry.path, f"{rel_prefix}{name}/", root_real, found)
-                continue
-            else:
-                st = entry.stat(follow_symlinks=False)
-            if not stat.S_ISREG(st.st_mode):
-                raise InvalidInput(
-                    f"{quote(entry.path)} is not a regular file (socket, FIFO or device)."
-                )
-            found.append((rel_prefix + name, entry.path, st))
+    subfolders = []
+    try:
+        with os.scandir(descriptor) as entries:
+            for entry in entries:
+                name = entry.name
+                if name == CHECKOUT_MARKER:
+                    continue
+                path = _folder_child(folder, name)
+                if entry.is_symlink():
+                    st = _follow(path, root_real)
+                elif entry.is_dir(follow_symlinks=False):
+                    subfolders.append(name)
+                    continue
+                else:
+                    st = entry.stat(follow_symlinks=False)
+                if not stat.S_ISREG(st.st_mode):
+                    raise InvalidInput(
+                        f"{quote(path)} is not a regular file (socket, FIFO or device)."
+                    )
+                found.append(_raw_file(rel_prefix + name, path, st))
+    finally:
+        os.close(descriptor)
+    return subfolders
+
+
+def _walk_root(root_real: str, rel_prefix: str) -> list[RawFile]:
+    """Every file under the folder ``root_real``; where its subfolders can be shared out,
+    the second half of them is walked by a forked child (see ``forked.py``).
+
+    A walk is one ``stat`` per file with Python work between them, so threads would queue
+    for the GIL; a child walks on the other core and sends its files back through
+    ``marshal`` (1 MB and 3 ms for 10,000). On the reference 2-core machine that takes a
+    20,000-file walk from 46 ms to about 36. The result, order included, is the same
+    either way: this folder's files, then each subfolder's in listing order.
+    """
+    found: list[RawFile] = []
+    subfolders = _list_folder(root_real, rel_prefix, root_real, found)
+    half = len(subfolders) // 2
+    if not half or not can_fork():
+        return _walk_each(root_real, subfolders, rel_prefix, root_real, found)
+    theirs = subfolders[half:]
+    with forked(
+        lambda _: marshal.dumps(_walk_each(root_real, theirs, rel_prefix, root_real, [])),
+        die_with_parent=False,
+    ) as child:
+        _walk_each(root_real, subfolders[:half], rel_prefix, root_real, found)
+    found += marshal.loads(child.result)
+    return found
 
 
 def _follow(link: str, root_real: str) -> os.stat_result:
@@ -117,9 +182,7 @@ def walk(source: str, *, as_contents: bool) -> list[RawFile]:
         prefix = "" if as_contents else os.path.basename(path.rstrip(os.sep)) + "/"
         if prefix == "/":
             raise InvalidInput("cannot add the root folder '/'.")
-        found: list[RawFile] = []
-        _walk(root_real, prefix, root_real, found)
-        return found
+        return _walk_root(root_real, prefix)
     if as_contents:
         raise InvalidInput(
             f"{quote(source)} is a file; commit takes a folder whose contents become the tree."
@@ -130,7 +193,7 @@ def walk(source: str, *, as_contents: bool) -> list[RawFile]:
         raise InvalidInput(f"cannot read {quote(source)}: {os.strerror(exc.errno or 0)}.") from None
     if not stat.S_ISREG(st.st_mode):
         raise InvalidInput(f"{quote(source)} is not a regular file (socket, FIFO or device).")
-    return [(os.path.basename(path), root_real, st)]
+    return [_raw_file(os.path.basename(path), root_real, st)]
 
 
 class StatStamp(NamedTuple):
@@ -138,7 +201,13 @@ class StatStamp(NamedTuple):
     compares one string instead of loading a tree and 20,000 index rows."""
 
     fingerprint: str
-    newest_mtime_ns: int
+    stats: array[int]
+    """(size, mtime, ctime, inode) of each file in walk order, flat."""
+
+    @property
+    def newest_mtime_ns(self) -> int:
+        """Only ``add`` asks (is the stamp racily clean?); ``status`` compares the digest alone."""
+        return max(self.stats[1::4], default=0)
 
 
 def stat_stamp(raw: list[RawFile]) -> StatStamp | None:
@@ -147,18 +216,17 @@ def stat_stamp(raw: list[RawFile]) -> StatStamp | None:
     No mode: changing it (``chmod``) moves the ctime, which is in. Walk order is the file
     system's listing order: it is stable while a folder is left alone, and any change that
     could reorder it also changes a name or a stat, so a mismatch only ever costs the slow
-    comparison.
+    comparison. Built with ``map`` and ``attrgetter`` (C loops): it runs once per file on
+    every ``status``.
     """
-    stats = array("q")
     try:
-        for _, _, st in raw:
-            stats.extend((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+        stats = array("q", chain.from_iterable(map(_STAMPED_STATS, raw)))
     except OverflowError:
         return None
-    hasher = blake3.blake3("\0".join(rel for rel, _, _ in raw).encode("utf-8", "surrogateescape"))
+    names = "\0".join(map(itemgetter(0), raw))
+    hasher = blake3.blake3(names.encode("utf-8", "surrogateescape"))
     hasher.update(stats.tobytes())
-    newest = max(stats[1::4], default=0)
-    return StatStamp(hasher.hexdigest(), newest)
+    return StatStamp(hasher.hexdigest(), stats)
 
 
 def _validated(raw: list[RawFile]) -> list[SourceFile]:

@@ -53,14 +53,10 @@ def _current(index: WorkspaceIndex, found: dict[str, list[RawFile]]) -> dict[str
     current: dict[str, tuple[str, int]] = {}
     for root, raw in found.items():
         known = index.rows_between(root, root + "/\U0010ffff")
-        for rel, file_path, st in raw:
+        for rel, file_path, size, mtime_ns, ctime_ns, ino, _ in raw:
             row = known.get(file_path)
-            digest = (
-                fresh_digest(row, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-                if row
-                else None
-            )
-            current[rel] = (digest or hash_file(file_path, st.st_size), st.st_size)
+            digest = fresh_digest(row, size, mtime_ns, ctime_ns, ino) if row else None
+            current[rel] = (digest or hash_file(file_path, size), size)
     return current
 
 
