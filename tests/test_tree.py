@@ -8,8 +8,18 @@ import os
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from assethub_ext.core.tree import MODE_EXECUTABLE, TREE_FORMAT, Tree, TreeEntry, diff_trees
+from assethub_ext.core.tree import (
+    MODE_EXECUTABLE,
+    MODE_FILE,
+    TREE_FORMAT,
+    Tree,
+    TreeEntry,
+    changes_after,
+    diff_trees,
+)
 
 
 def test_every_way_out_of_a_tree_gives_tree_entries() -> None:
@@ -72,3 +82,24 @@ def test_tree_bytes_are_json_dumps_bytes_whatever_the_names(name: str) -> None:
     expected = json.dumps({"format": TREE_FORMAT, "entries": rows}, separators=(",", ":"))
     assert zlib.decompress(tree.encode()) == expected.encode("utf-8")
     assert Tree.decode(tree.encode()) == tree
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from("abcdefgh"), st.tuples(st.sampled_from("012"), st.booleans())),
+    st.dictionaries(st.sampled_from("abcdefgh"), st.tuples(st.sampled_from("012"), st.booleans())),
+)
+def test_a_diff_lists_what_a_merge_of_the_sorted_trees_finds(
+    old: dict[str, tuple[str, bool]], new: dict[str, tuple[str, bool]]
+) -> None:
+    """``diff_trees`` (lookups) and ``changes_after`` (the merge a paged diff uses) agree."""
+
+    def tree(files: dict[str, tuple[str, bool]]) -> Tree:
+        return Tree(
+            TreeEntry(f"d/{name}", digit * 64, int(digit), MODE_EXECUTABLE if x else MODE_FILE)
+            for name, (digit, x) in files.items()
+        )
+
+    a, b = tree(old), tree(new)
+    assert diff_trees(a, b) == list(changes_after(a, b, None))
+    assert diff_trees(a, a) == []
