@@ -117,6 +117,32 @@ def test_the_child_dies_with_its_parent(tmp_path: Path) -> None:
     assert _gone(child_pid), "the child outlived its killed parent"
 
 
+def test_a_reading_child_outliving_its_parent_ends_without_running_the_parents_code(
+    tmp_path: Path,
+) -> None:
+    """``die_with_parent=False``: the child finishes, fails to report to the dead parent,
+    and exits there; it never returns into the code after the ``with`` block."""
+    after = tmp_path / "after-the-block"
+    script = (
+        "import os, sys, time\n"
+        "from assethub_ext.core.forked import forked\n"
+        "try:\n"
+        "    with forked(lambda report: time.sleep(1) or b'x', die_with_parent=False) as c:\n"
+        "        print(c.pid, flush=True)\n"
+        "        time.sleep(60)\n"
+        "except BaseException:\n"
+        "    pass\n"
+        f"open({str(after)!r}, 'w').write(str(os.getpid()))\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child_pid = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    assert _gone(child_pid), "the child did not end after its parent was killed"
+    assert not after.exists(), "the child ran the parent's code after the with block"
+
+
 def test_a_single_thread_process_on_linux_may_fork() -> None:
     """In a fresh interpreter: this test process may run threads of other fixtures."""
     answer = subprocess.run(

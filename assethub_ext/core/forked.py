@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -121,9 +121,13 @@ def forked(work: Work, *, die_with_parent: bool = True) -> Iterator[Child]:
     parent = os.getpid()
     read_fd, write_fd = os.pipe()
     pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        os._exit(_child_main(work, write_fd, libc, parent))
+    if pid == 0:  # the child: whatever happens, it never returns into the parent's code
+        status = 1
+        try:
+            os.close(read_fd)
+            status = _child_main(work, write_fd, libc, parent)
+        finally:
+            os._exit(status)
     os.close(write_fd)
     child = Child(pid, read_fd)
     try:
@@ -153,7 +157,8 @@ def _child_main(work: Work, fd: int, libc: ctypes.CDLL | None, parent: int) -> i
             _send(fd, _RESULT + len(result).to_bytes(8, "little") + result)
     except BaseException as exc:
         data = _pickled(exc)
-        _send(fd, _ERROR + len(data).to_bytes(8, "little") + data)
+        with suppress(OSError):  # the parent is gone: nobody is left to tell
+            _send(fd, _ERROR + len(data).to_bytes(8, "little") + data)
         return 1
     return 0
 
