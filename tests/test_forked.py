@@ -100,7 +100,17 @@ def test_an_error_in_the_parent_stops_the_child() -> None:
     assert _gone(child.pid)
 
 
-def test_the_child_dies_with_its_parent(tmp_path: Path) -> None:
+def _kill_parent_of(script: str) -> int:
+    """Run ``script`` (which prints its child's pid), SIGKILL it, return the child's pid."""
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child_pid = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    return child_pid
+
+
+def test_the_child_dies_with_its_parent() -> None:
     """A SIGKILLed command leaves no writer behind (``PR_SET_PDEATHSIG``)."""
     script = (
         "import sys, time\n"
@@ -109,12 +119,7 @@ def test_the_child_dies_with_its_parent(tmp_path: Path) -> None:
         "    print(child.pid, flush=True)\n"
         "    time.sleep(60)\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert parent.stdout is not None
-    child_pid = int(parent.stdout.readline())
-    parent.send_signal(signal.SIGKILL)
-    parent.wait()
-    assert _gone(child_pid), "the child outlived its killed parent"
+    assert _gone(_kill_parent_of(script)), "the child outlived its killed parent"
 
 
 def test_a_reading_child_outliving_its_parent_ends_without_running_the_parents_code(
@@ -134,12 +139,7 @@ def test_a_reading_child_outliving_its_parent_ends_without_running_the_parents_c
         "    pass\n"
         f"open({str(after)!r}, 'w').write(str(os.getpid()))\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert parent.stdout is not None
-    child_pid = int(parent.stdout.readline())
-    parent.send_signal(signal.SIGKILL)
-    parent.wait()
-    assert _gone(child_pid), "the child did not end after its parent was killed"
+    assert _gone(_kill_parent_of(script)), "the child did not end after its parent was killed"
     assert not after.exists(), "the child ran the parent's code after the with block"
 
 
