@@ -66,6 +66,22 @@ def test_a_split_walk_equals_a_walk_on_one_core(
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the split needs fork and Linux")
+def test_a_name_that_is_not_utf8_comes_back_from_the_child_as_it_was(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Such a name is a str with a lone surrogate: it must survive ``marshal`` unchanged,
+    so that the scan refuses it with the same sentence on one core or two."""
+    (tree / "d5" / os.fsdecode(b"caf\xe9.txt")).write_text("latin-1")
+    one_core, _ = _walker(monkeypatch, may_fork=False)
+    alone = one_core(tree)
+    split, forks = _walker(monkeypatch, may_fork=True)
+    assert split(tree) == alone and len(forks) == 1
+    assert "data/d5/caf\udce9.txt" in {rel for rel, *_ in alone}
+    with pytest.raises(InvalidInput, match="is not valid UTF-8"):
+        scan.scan(str(tree), as_contents=False)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the split needs fork and Linux")
 @pytest.mark.parametrize("may_fork", [False, True], ids=["one core", "split"])
 @pytest.mark.parametrize(
     "plant, message",
