@@ -10,6 +10,8 @@ import pytest
 from conftest import write_files
 
 from assethub_ext import Hub
+from assethub_ext.core import datasets
+from assethub_ext.core.datasets import DraftChange
 from assethub_ext.core.status import workspace_status
 from assethub_ext.core.tree import Tree
 
@@ -114,3 +116,86 @@ def test_a_lost_or_damaged_stamp_only_costs_the_comparison_of_files(
     assert len(reads) == 1
     (data / "c").write_text("changed")
     assert _status(hub, data, tree_reads=[]) == [("data/c", "changed")]
+
+
+# -- add: an unchanged folder added again ---------------------------------------------------
+
+
+@pytest.fixture
+def ingests(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of files each add handed to ``ingest`` (none: the stamp answered)."""
+    calls: list[int] = []
+    real = datasets.ingest
+
+    def counting(files, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(len(files))
+        return real(files, **kwargs)
+
+    monkeypatch.setattr(datasets, "ingest", counting)
+    return calls
+
+
+def _added(change: DraftChange) -> list[tuple[str, str]]:
+    return [(c.path, c.status) for c in change.changes]
+
+
+def test_an_unchanged_folder_added_again_is_answered_by_its_stamp(
+    hub: Hub, data: Path, ingests: list[int]
+) -> None:
+    hub.create(DS)
+    hub.add(DS, [str(data)])
+    again = hub.add(DS, [str(data)])
+    assert _added(again) == [] and again.files == 3 and again.hashed_bytes == 0
+    assert ingests == [3], "the second add read the index or the files"
+
+
+def test_a_file_removed_from_the_draft_comes_back_with_its_folder(
+    hub: Hub, data: Path, ingests: list[int]
+) -> None:
+    """The draft moved since the folder was added: its stamp alone proves nothing."""
+    hub.create(DS)
+    hub.add(DS, [str(data)])
+    hub.rm(DS, ["data/a.csv"])
+    again = hub.add(DS, [str(data)])
+    assert _added(again) == [("data/a.csv", "added")] and again.files == 3
+    assert ingests == [3, 3]
+
+
+def test_a_touched_file_is_compared_and_the_next_add_trusts_the_new_stamp(
+    hub: Hub, data: Path, ingests: list[int]
+) -> None:
+    hub.create(DS)
+    hub.add(DS, [str(data)])
+    _age(data / "sub", seconds=10)  # new stats, same bytes
+    assert _added(hub.add(DS, [str(data)])) == []
+    assert _added(hub.add(DS, [str(data)])) == []
+    assert ingests == [3, 3], "the touched folder was not compared, or its new stamp not kept"
+
+
+def test_a_changed_file_is_never_taken_for_the_stamped_one(
+    hub: Hub, data: Path, ingests: list[int]
+) -> None:
+    hub.create(DS)
+    hub.add(DS, [str(data)])
+    stat = (data / "c").stat()
+    (data / "c").write_text("C")  # same size, the old mtime put back: ctime still moves
+    os.utime(data / "c", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert _added(hub.add(DS, [str(data)])) == [("data/c", "changed")]
+
+
+def test_the_same_folder_for_another_dataset_or_under_another_name_is_added_in_full(
+    hub: Hub, data: Path, tmp_path: Path, ingests: list[int]
+) -> None:
+    other = "alice/dataset/cv/other"
+    hub.create(DS)
+    hub.create(other)
+    hub.add(DS, [str(data)])
+    assert len(_added(hub.add(other, [str(data)]))) == 3
+    alias = tmp_path / "alias"
+    alias.symlink_to(data)
+    assert {path for path, _ in _added(hub.add(DS, [str(alias)]))} == {
+        "alias/a.csv",
+        "alias/sub/b.csv",
+        "alias/c",
+    }
+    assert ingests == [3, 3, 3]

@@ -20,7 +20,7 @@ from .gcpause import paused_gc
 from .ingest import ingest, remember_linked
 from .names import DRAFT, MAIN, check_tree_path, parse_asset_path, version_number
 from .progress import ProgressFactory, no_progress
-from .scan import scan_sources
+from .scan import Sources, scan_sources
 from .status import workspace_status
 from .tree import Tree, TreeChange, TreeEntry, check_no_file_folder_clash, diff_trees
 from .workspace_index import trusted_fingerprint
@@ -119,12 +119,15 @@ class DatasetOps(HubContext):
         """
         with self.meta.read() as conn:
             asset, draft = self._dataset(conn, path, "edit")
-        files, roots, stamps = scan_sources(sources)
+        scanned = scan_sources(sources)
         scanned_at = time.time_ns()
+        if self._added_as_they_are(str(asset_path(asset)), scanned, draft.tree):
+            return DraftChange(path, draft.revision, [], len(self.load_tree(draft.tree)))
+        roots, stamps = scanned.roots, scanned.stamps
         old = self.load_tree(draft.tree)
         with self.objects.writer() as writer:
             ingested = ingest(
-                files,
+                scanned.files(),
                 store=self.objects,
                 writer=writer,
                 index=self.index,
@@ -157,6 +160,20 @@ class DatasetOps(HubContext):
             ingested.hashed_bytes,
             writer.stored_bytes,
             writer.linked_files,
+        )
+
+    def _added_as_they_are(self, asset: str, scanned: Sources, draft_tree: str) -> bool:
+        """Whether adding ``scanned`` again would change nothing, known without reading a
+        file, an index row or the tree: every source has the stat stamp that the last add
+        of it recorded (so its names and stats are as they were then), and the draft is
+        still the tree that add made (no ``rm``, ``restore``, ``derive`` or other add since).
+        A stamp is recorded only when no file was racily clean (``trusted_fingerprint``).
+        """
+        return all(
+            stamp is not None
+            and self.index.stamp(asset, root) == stamp.fingerprint
+            and self.index.source(asset, root) == draft_tree
+            for root, stamp in scanned.stamps.items()
         )
 
     def status(self, path: str, sources: list[str]) -> list[TreeChange]:

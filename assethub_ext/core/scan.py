@@ -256,20 +256,22 @@ def source_roots(sources: list[str]) -> dict[str, str]:
 
 
 class Sources(NamedTuple):
-    files: list[SourceFile]
+    walked: list[list[RawFile]]
+    """Each source's files as walked, unvalidated (see ``files``)."""
     roots: dict[str, str]
     """Each source's real path -> the name it lands under (see ``source_roots``)."""
     stamps: dict[str, StatStamp | None]
     """Each source's real path -> its stats in one digest (see ``stat_stamp``)."""
 
+    def files(self) -> list[SourceFile]:
+        """Every file, validated: each source's in tree order, the sources in the order given.
+        Not done by ``scan_sources``: an add whose stamps show nothing changed needs none."""
+        return [file for raw in self.walked for file in _validated(raw)]
+
 
 def scan_sources(sources: list[str]) -> Sources:
     """Files of every source, each source's root, and its stat stamp."""
     roots = source_roots(sources)
-    files: list[SourceFile] = []
-    stamps: dict[str, StatStamp | None] = {}
-    for source in sources:
-        raw = walk(source, as_contents=False)
-        files += _validated(raw)
-        stamps[os.path.realpath(source)] = stat_stamp(raw)
-    return Sources(files, roots, stamps)
+    walked = [walk(source, as_contents=False) for source in sources]
+    stamps = {os.path.realpath(s): stat_stamp(raw) for s, raw in zip(sources, walked, strict=True)}
+    return Sources(walked, roots, stamps)
