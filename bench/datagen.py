@@ -109,6 +109,15 @@ def delete_large_files(root: Path, *, at_least: int) -> None:
                     os.unlink(path)
 
 
+def touch_one(root: Path) -> Path:
+    """Give the first file a new mtime (a second earlier) and so a new ctime, bytes unchanged:
+    a re-add must then compare files to find that nothing changed."""
+    path = min(p for p in root.rglob("*") if p.is_file())
+    before = path.stat()
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns - 1_000_000_000))
+    return path
+
+
 def copy_file(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source, target)

@@ -10,6 +10,9 @@ Step keys (shared by both tools where they mean the same thing):
 ``first_add``       add the small-files folder to an empty store
 ``first_publish``   Asset Hub only: freeze the draft as v1
 ``noop_add``        add the same, unchanged folder again
+``touch_add``       add it again after one file's mtime moved, its bytes unchanged: nothing
+                    changed, found by comparing files (Asset Hub's plain no-op re-add is
+                    answered by the folder's stat stamp and compares none)
 ``status``          what changed since the add (nothing)
 ``status_changed``  the same after the change (informational)
 ``incr_add``        add after 1% of files were rewritten and some added
@@ -30,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datagen import apply_change, copy_file, copy_tree, fingerprint, set_aside
+from datagen import apply_change, copy_file, copy_tree, fingerprint, set_aside, touch_one
 from timing import Sample, run_quiet, run_timed
 
 SMALL_ASSET = "bench/dataset/bench/small"
@@ -166,6 +169,9 @@ def run_assethub(
     steps.expect("no changes" in out, f"no-op add said: {out.strip()}")
     out = (yield from steps.time("status", [*ah, "status", SMALL_ASSET, "data"])).stdout
     steps.expect(out.strip() == "up to date", f"status said: {out.strip()[:200]}")
+    touch_one(ws / "data")
+    out = (yield from steps.time("touch_add", [*ah, "add", SMALL_ASSET, "data"])).stdout
+    steps.expect("no changes" in out and " 0 B hashed" not in out, f"touched add said: {out}")
     _change(ws / "data", corpus)
     out = (yield from steps.time("status_changed", [*ah, "status", SMALL_ASSET, "data"])).stdout
     reported = len(out.strip().splitlines())
@@ -287,6 +293,8 @@ def run_dvc(
     yield from steps.time("noop_add", [*dvc, "add", "data"])
     out = (yield from steps.time("status", [*dvc, "status"])).stdout
     steps.expect("up to date" in out, f"dvc status said: {out.strip()[:200]}")
+    touch_one(repo / "data")
+    yield from steps.time("touch_add", [*dvc, "add", "data"])
     _change(repo / "data", corpus)
     out = (yield from steps.time("status_changed", [*dvc, "status"])).stdout
     steps.expect("modified" in out, f"dvc status after the change said: {out.strip()[:200]}")

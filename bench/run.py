@@ -341,8 +341,10 @@ def _link_report(runs: Sequence[ToolRun]) -> str:
 def _notes(shape: Shape, big_label: str, link_report: str) -> str:
     changed = shape.changed + shape.added
     return f"""
-¹ Proportional: Asset Hub's incremental add may cost at most its no-op re-add (plus
-{INCREMENTAL_NOISE:.0%} for noise) plus {INCREMENTAL_SLACK:g}x the first add's per-file cost times
+¹ Proportional: Asset Hub's incremental add may cost at most its re-add after a touch (a re-add
+that compares files and finds nothing changed; the plain no-op re-add is answered by the
+folder's stat stamp without comparing anything) plus
+{INCREMENTAL_NOISE:.0%} for noise, plus {INCREMENTAL_SLACK:g}x the first add's per-file cost times
 the {changed} files that changed ({shape.changed} rewritten, {shape.added} added, of {shape.files:,}).
 ² Each from a store filled by linking, holding the changed data: DVC with `cache.type hardlink`
 in a repository of its own (filled by its linking `dvc add`); Asset Hub in a hub of its own
@@ -360,11 +362,12 @@ file, the faster of `cp` and `dd oflag=direct` (past the page cache), and `ln`. 
 whose allowance is below the floor cannot be met by any tool on this machine.
 
 Commands (each timed as one subprocess, start-up included, after an untimed `sync`):
-DVC in a fresh `git init` + `dvc init` repository: `dvc add data` (first, no-op, incremental),
+DVC in a fresh `git init` + `dvc init` repository: `dvc add data` (first, no-op, after
+one file's mtime was moved back a second with its bytes unchanged, incremental),
 `dvc status`, `mv data ASIDE; dvc checkout`, `dvc add big/big.bin` ({big_label}) in two other
 repositories (default cache type; `hardlink`).
 Asset Hub with a fresh `ASSETHUB_HOME`: `assethub add --publish {{asset}} data` (first add),
-`assethub add {{asset}} data` (no-op, incremental), `assethub publish {{asset}}`,
+`assethub add {{asset}} data` (no-op, after the same touch, incremental), `assethub publish {{asset}}`,
 `assethub status {{asset}} data`, `assethub checkout {{asset}}:v2 DEST --link copy`,
 `assethub add --link --publish {{asset}} data; mv data ASIDE; assethub checkout {{asset}}:v1 DEST
 --link hardlink` in a second hub, `assethub add [--link] {{asset}} big/big.bin` in two other hubs. The change between them rewrites
