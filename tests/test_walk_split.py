@@ -4,7 +4,6 @@ and refuses the same things, whichever half they are in."""
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,9 +35,15 @@ def _walker(monkeypatch: pytest.MonkeyPatch, *, may_fork: bool) -> tuple[Walk, l
             forks.append(child.pid)
             yield child
 
-    monkeypatch.setattr(scan, "can_fork", lambda: may_fork and sys.platform == "linux")
+    monkeypatch.setattr(scan, "can_fork", lambda: may_fork)
+    monkeypatch.setattr(scan, "SPLIT_AT_LEAST", 0)  # these trees are small: split them anyway
     monkeypatch.setattr(scan, "forked", spying)
     return (lambda root: scan.walk(str(root), as_contents=False)), forks
+
+
+def _childs_last(root: Path) -> str:
+    """The subfolder a split walk leaves to the child for sure: the last one listed."""
+    return [name for name in os.listdir(root) if (root / name).is_dir()][-1]
 
 
 @pytest.fixture
@@ -48,7 +53,6 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the split needs fork and Linux")
 def test_a_split_walk_equals_a_walk_on_one_core(
     tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -65,23 +69,22 @@ def test_a_split_walk_equals_a_walk_on_one_core(
     assert by_rel["data/d5/deeper/still/x.txt"] == (str(tree / "d5/deeper/still/x.txt"), 4)
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the split needs fork and Linux")
 def test_a_name_that_is_not_utf8_comes_back_from_the_child_as_it_was(
     tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Such a name is a str with a lone surrogate: it must survive ``marshal`` unchanged,
     so that the scan refuses it with the same sentence on one core or two."""
-    (tree / "d5" / os.fsdecode(b"caf\xe9.txt")).write_text("latin-1")
+    last = _childs_last(tree)
+    (tree / last / os.fsdecode(b"caf\xe9.txt")).write_text("latin-1")
     one_core, _ = _walker(monkeypatch, may_fork=False)
     alone = one_core(tree)
     split, forks = _walker(monkeypatch, may_fork=True)
     assert split(tree) == alone and len(forks) == 1
-    assert "data/d5/caf\udce9.txt" in {rel for rel, *_ in alone}
+    assert f"data/{last}/caf\udce9.txt" in {rel for rel, *_ in alone}
     with pytest.raises(InvalidInput, match="is not valid UTF-8"):
         scan.scan(str(tree), as_contents=False)
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the split needs fork and Linux")
 @pytest.mark.parametrize("may_fork", [False, True], ids=["one core", "split"])
 @pytest.mark.parametrize(
     "plant, message",
@@ -102,30 +105,29 @@ def test_what_the_childs_half_holds_is_refused_as_on_one_core(
 ) -> None:
     outside = tmp_path / "secret.txt"
     outside.write_text("secret")
-    plant(tree / "d5" / "deeper" / "bad", outside)  # d5: the last subfolder, the child's half
+    plant(tree / _childs_last(tree) / "bad", outside)
     walk, forks = _walker(monkeypatch, may_fork=may_fork)
     with pytest.raises(InvalidInput, match=message):
         walk(tree)
     assert len(forks) == int(may_fork)
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the split needs fork and Linux")
 def test_a_folder_swapped_for_a_link_in_the_childs_half_is_refused(
     tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Listed as a folder, replaced by a link to one outside before it is opened: the walk
     opens folders with ``O_NOFOLLOW`` and stops there."""
-    list_folder = scan._list_folder
+    list_folder, last = scan._list_folder, _childs_last(tree)
 
     def swapping(folder: str, *rest):  # type: ignore[no-untyped-def]
-        if folder.endswith("/d5"):
+        if folder.endswith(f"/{last}"):
             os.rename(folder, tmp_path / "elsewhere")
             os.symlink(tmp_path / "elsewhere", folder)
         return list_folder(folder, *rest)
 
     monkeypatch.setattr(scan, "_list_folder", swapping)
     walk, forks = _walker(monkeypatch, may_fork=True)
-    with pytest.raises(InvalidInput, match=r"cannot read folder '.*d5': Not a directory"):
+    with pytest.raises(InvalidInput, match=rf"cannot read folder '.*{last}': Not a directory"):
         walk(tree)
     assert len(forks) == 1
 
@@ -136,4 +138,14 @@ def test_a_folder_without_subfolders_is_walked_here(
     root = write_files(tmp_path / "flat", {f"f{n}": str(n) for n in range(5)})
     walk, forks = _walker(monkeypatch, may_fork=True)
     assert sorted(rel for rel, *_ in walk(root)) == [f"flat/f{n}" for n in range(5)]
+    assert forks == []
+
+
+def test_a_small_folder_is_walked_here_even_where_it_could_fork(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork costs about what walking 1,000 files does: small folders are not split."""
+    walk, forks = _walker(monkeypatch, may_fork=True)
+    monkeypatch.setattr(scan, "SPLIT_AT_LEAST", 1000)
+    assert len(walk(tree)) == len(FILES) + 1
     assert forks == []
