@@ -1034,6 +1034,8 @@ def test_a_tree_entry_of_the_wrong_shape_is_refused_as_corrupt() -> None:
     good = Tree([TreeEntry("a", "0" * 64, 1)])
     assert Tree.decode(good.encode()) == good
     for rows in ([["a", "0" * 64, 1]], [["a", "0" * 64, 1, 0o100644, "x"]], ["a"], [7]):
-        text = json.dumps({"format": "assethub.tree.v1", "entries": rows})
-        with pytest.raises(IntegrityError, match="unreadable"):
-            Tree.decode(zlib.compress(text.encode()))
+        current = json.dumps({"format": "assethub.tree.v2", "entries": rows}).encode()
+        legacy = zlib.compress(json.dumps({"format": "assethub.tree.v1", "entries": rows}).encode())
+        for data in (current, legacy):
+            with pytest.raises(IntegrityError, match="unreadable"):
+                Tree.decode(data)

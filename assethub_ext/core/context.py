@@ -30,7 +30,7 @@ from .names import (
     parse_asset_path,
     parse_ref,
 )
-from .tree import Tree, TreeCache
+from .tree import Tree, TreeCache, is_legacy_encoding
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -259,6 +259,22 @@ class HubContext:
             tree = Tree.decode(self.objects.read_bytes(digest))
             self._trees.put(digest, tree)
         return tree
+
+    def same_files(self, digest: str, other: str) -> bool:
+        """Do two trees list the same files?
+
+        Equal digests always do, and unequal ones never do, unless a tree is in the legacy
+        encoding: its digest differs from the current one's for the same entries (and from
+        another zlib build's), so such a pair is compared entry by entry.
+        """
+        if digest == other:
+            return True
+        if not any(self._is_legacy_tree(d) for d in (digest, other)):
+            return False
+        return self.load_tree(digest) == self.load_tree(other)
+
+    def _is_legacy_tree(self, digest: str) -> bool:
+        return is_legacy_encoding(next(iter(self.objects.read_range(digest, 0, 1)), b""))
 
     def _store_tree(self, writer: ObjectWriter, tree: Tree) -> str:
         """Store a tree and keep it decoded: a tree never changes, so ``add --publish`` or a

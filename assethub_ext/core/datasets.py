@@ -196,9 +196,8 @@ class DatasetOps(HubContext):
         """Freeze the draft as the next version; the version never changes afterwards."""
         with self.meta.write() as conn:
             asset, draft = self._dataset(conn, path, "edit")
-            if (
-                draft.base_commit is not None
-                and self._commit(conn, draft.base_commit).tree == draft.tree
+            if draft.base_commit is not None and self.same_files(
+                self._commit(conn, draft.base_commit).tree, draft.tree
             ):
                 base_version = self._version_of(conn, asset, draft.base_commit)
                 raise Conflict(
@@ -277,7 +276,8 @@ class DatasetOps(HubContext):
             source = self._published(conn, path, from_ref)
             base_tree = self._commit(conn, draft.base_commit).tree if draft.base_commit else None
             new_digest = self._commit(conn, source.commit_id or "").tree
-        if not force and draft.tree != base_tree and len(self.load_tree(draft.tree)):
+        changed = base_tree is None or not self.same_files(base_tree, draft.tree)
+        if not force and changed and len(self.load_tree(draft.tree)):
             raise Conflict(
                 f"the draft of '{path}' has unpublished changes; publish them first, or pass --force to discard them."
             )
