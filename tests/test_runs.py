@@ -142,9 +142,10 @@ def test_a_version_1_hub_gains_the_run_cache(hub_home: Path) -> None:
     with store.engine.begin() as conn:  # not store.write(): a version 1 hub counts no writes
         metadata.MIGRATIONS[0](conn)
         conn.execute(text("INSERT INTO settings VALUES ('schema_version', '1')"))
-    assert store.migrate() == SCHEMA_VERSION == 5
+    assert store.migrate() == SCHEMA_VERSION == 6
     with store.read() as conn:
         assert metadata.Catalog.run_cache_get(conn, "nothing") is None
         assert metadata.Catalog.list_groups(conn) == {}  # version 4: groups
         assert store.writes(conn) == 0  # version 5: the count of writes
+        assert not store.holds_legacy_trees(conn)  # version 6: it has no draft, so no tree
     store.engine.dispose()

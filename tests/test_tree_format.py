@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from conftest import read_files, write_files
+from sqlalchemy import update
 
 from assethub_ext import Hub
 from assethub_ext.core.errors import Conflict, IntegrityError
 from assethub_ext.core.tree import Tree, TreeEntry, is_legacy_encoding
+from assethub_ext.storage.metadata import settings
 
 DS = "alice/dataset/cv/digits"
 
@@ -60,8 +62,9 @@ def test_bytes_in_neither_encoding_are_refused_as_corrupt(data: bytes) -> None:
 def legacy_hub(
     make_hub: Callable[..., Hub], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Hub:
-    """A hub whose ``v1`` of DS was published by a version that wrote legacy trees,
-    reopened (a fresh process would decode the stored tree, not reuse a cached one)."""
+    """A hub whose ``v1`` of DS was published by a version that wrote legacy trees (schema
+    5), then opened by this one, which migrates it (and, as a fresh process would, decodes
+    the stored tree rather than reuse a cached one)."""
     data = write_files(tmp_path / "data", {"a.csv": "1,2\n", "sub/b.csv": "3,4\n"})
     old = make_hub()
     old.create(DS)
@@ -69,8 +72,13 @@ def legacy_hub(
         patch.setattr(Tree, "encode", legacy_encode)
         old.add(DS, [str(data)])
         old.publish(DS)
+    with old.meta.write() as conn:
+        conn.execute(update(settings).where(settings.c.key == "schema_version").values(value="5"))
     old.close()
-    return make_hub()
+    hub = make_hub()
+    with hub.meta.read() as conn:
+        assert hub.meta.holds_legacy_trees(conn)
+    return hub
 
 
 def _undo_a_change(hub: Hub, tmp_path: Path) -> tuple[str, str]:
@@ -88,7 +96,8 @@ def test_a_draft_equal_to_a_legacy_version_has_nothing_to_publish(
     legacy_hub: Hub, tmp_path: Path
 ) -> None:
     base, draft = _undo_a_change(legacy_hub, tmp_path)
-    assert base != draft and legacy_hub.same_files(base, draft)
+    with legacy_hub.meta.read() as conn:
+        assert base != draft and legacy_hub.same_files(conn, base, draft)
     assert not legacy_hub.describe(DS)["draft"]["unpublished_changes"]
     with pytest.raises(Conflict, match="identical to v1"):
         legacy_hub.publish(DS)
@@ -117,5 +126,27 @@ def test_two_current_trees_are_compared_by_digest_alone(
     second = hub.publish(DS)
     with hub.meta.read() as conn:
         a, b = (hub._commit(conn, p.commit_id).tree for p in (first, second))
-    monkeypatch.setattr(hub, "load_tree", pytest.fail)
-    assert not hub.same_files(a, b)
+        assert not hub.meta.holds_legacy_trees(conn)  # a hub made now holds none
+        monkeypatch.setattr(hub, "load_tree", pytest.fail)
+        monkeypatch.setattr(hub.objects, "read_range", pytest.fail)
+        assert not hub.same_files(conn, a, b)
+
+
+def test_a_hub_filled_from_a_legacy_hub_compares_its_trees_by_entries(
+    legacy_hub: Hub, tmp_path: Path
+) -> None:
+    """A pull brings legacy trees into a hub made now, and the mark that they may be there."""
+    other = Hub(str(tmp_path / "other"), user="alice")
+    try:
+        other.init()
+        other.remotes.add("old", legacy_hub.config.db_url, legacy_hub.config.store)
+        with other.meta.read() as conn:
+            assert not other.meta.holds_legacy_trees(conn)
+        assert other.pull("old").assets == [DS]
+        with other.meta.read() as conn:
+            assert other.meta.holds_legacy_trees(conn)
+        _undo_a_change(other, tmp_path)
+        with pytest.raises(Conflict, match="identical to v1"):
+            other.publish(DS)
+    finally:
+        other.close()

@@ -143,7 +143,7 @@ class BrowseOps(HubContext):
                     None,
                 ),
                 "unpublished_changes": not base
-                or not self.same_files(base[draft.base_commit or ""].tree, draft.tree),
+                or not self.same_files(conn, base[draft.base_commit or ""].tree, draft.tree),
                 "updated_at": draft.updated_at,
                 "updated_by": draft.updated_by,
             }

@@ -260,15 +260,19 @@ class HubContext:
             self._trees.put(digest, tree)
         return tree
 
-    def same_files(self, digest: str, other: str) -> bool:
+    def same_files(self, conn: Connection, digest: str, other: str) -> bool:
         """Do two trees list the same files?
 
         Equal digests always do, and unequal ones never do, unless a tree is in the legacy
         encoding: its digest differs from the current one's for the same entries (and from
-        another zlib build's), so such a pair is compared entry by entry.
+        another zlib build's), so such a pair is compared entry by entry. Only a hub made
+        before the current encoding (or filled from one) can hold legacy trees; any other
+        answers from the digests alone, reading no object inside a write transaction.
         """
         if digest == other:
             return True
+        if not self.meta.holds_legacy_trees(conn):
+            return False
         if not any(self._is_legacy_tree(d) for d in (digest, other)):
             return False
         return self.load_tree(digest) == self.load_tree(other)

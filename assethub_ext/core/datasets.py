@@ -197,7 +197,7 @@ class DatasetOps(HubContext):
         with self.meta.write() as conn:
             asset, draft = self._dataset(conn, path, "edit")
             if draft.base_commit is not None and self.same_files(
-                self._commit(conn, draft.base_commit).tree, draft.tree
+                conn, self._commit(conn, draft.base_commit).tree, draft.tree
             ):
                 base_version = self._version_of(conn, asset, draft.base_commit)
                 raise Conflict(
@@ -276,7 +276,7 @@ class DatasetOps(HubContext):
             source = self._published(conn, path, from_ref)
             base_tree = self._commit(conn, draft.base_commit).tree if draft.base_commit else None
             new_digest = self._commit(conn, source.commit_id or "").tree
-        changed = base_tree is None or not self.same_files(base_tree, draft.tree)
+            changed = base_tree is None or not self.same_files(conn, base_tree, draft.tree)
         if not force and changed and len(self.load_tree(draft.tree)):
             raise Conflict(
                 f"the draft of '{path}' has unpublished changes; publish them first, or pass --force to discard them."

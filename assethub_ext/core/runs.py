@@ -239,11 +239,13 @@ class RunOps(DatasetOps, ModelOps):
         latest = self.catalog.ref(conn, asset.id, MAIN)
         if latest is not None:
             current = self._commit(conn, latest.commit_id)
-            if self.same_files(current.tree, tree):
+            if self.same_files(conn, current.tree, tree):
                 return current
         draft = self.catalog.require_draft(conn, asset.id)
         if draft.base_commit is not None:
-            dirty = not self.same_files(draft.tree, self._commit(conn, draft.base_commit).tree)
+            dirty = not self.same_files(
+                conn, draft.tree, self._commit(conn, draft.base_commit).tree
+            )
         else:
             dirty = bool(len(self.load_tree(draft.tree)))
         if dirty:

@@ -179,7 +179,11 @@ def transfer(
     report.objects, report.bytes = len(missing), sum(s or 0 for s in missing.values())
     _send(source, dest, missing, progress(f"{verb} objects", len(missing), "obj"))
     _ensure_empty_tree(dest)
+    with source.meta.read() as conn:
+        legacy_trees = source.meta.holds_legacy_trees(conn)
     with dest.meta.write() as conn:
+        if legacy_trees:
+            dest.meta.note_legacy_trees(conn)
         for plan in plans:
             report.commits += _land(dest, conn, plan, mirror=verb == "pull")
             report.refs += _apply_refs(dest, conn, plan)

@@ -57,7 +57,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from ..core.errors import AssetHubError, BranchMoved, IntegrityError, Unavailable
 from ..core.sqlite_wal import enable_wal
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 WRITE_LOCK_KEY = 0x61737368_75627478  # "asshubtx": the PostgreSQL write-transaction lock
 MOVABLE_KINDS = ("branch", "latest")
 """Only branches and a dataset's ``main`` ever move; versions and tags are fixed forever, and
@@ -347,12 +347,25 @@ def _add_hub_writes(conn: Connection) -> None:
     conn.execute(hub_writes.insert().values(id=1, count=0))
 
 
+LEGACY_TREES = "legacy_trees"
+"""A setting present in a hub that may hold trees in the legacy, zlib-compressed encoding."""
+
+
+def _note_legacy_trees(conn: Connection) -> None:
+    """A hub made before tree format v2 names its trees by digests of compressed bytes; say
+    so, so that only such a hub pays for comparing trees by more than their digests
+    (``HubContext.same_files``). A hub created now has no commit or draft yet."""
+    if conn.execute(select(drafts.c.asset_id).limit(1)).first() is not None:
+        conn.execute(settings.insert().values(key=LEGACY_TREES, value="1"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
     _add_store_objects,
     _add_run_cache,
     _add_groups,
     _add_hub_writes,
+    _note_legacy_trees,
 ]
 """Step ``i`` takes a hub from schema version ``i`` to ``i + 1``; append, never edit."""
 
@@ -479,6 +492,16 @@ class MetadataStore:
                     settings.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
                 )
         return SCHEMA_VERSION
+
+    @staticmethod
+    def holds_legacy_trees(conn: Connection) -> bool:
+        found = conn.execute(select(settings.c.key).where(settings.c.key == LEGACY_TREES))
+        return found.first() is not None
+
+    def note_legacy_trees(self, conn: Connection) -> None:
+        """Trees in the legacy encoding have come in (a pull or clone from such a hub)."""
+        if not self.holds_legacy_trees(conn):
+            conn.execute(settings.insert().values(key=LEGACY_TREES, value="1"))
 
     # -- commits ---------------------------------------------------------------------------
     def insert_commit(self, conn: Connection, commit: CommitRow) -> None:
