@@ -72,6 +72,11 @@ def legacy_hub(
         patch.setattr(Tree, "encode", legacy_encode)
         old.add(DS, [str(data)])
         old.publish(DS)
+    return _reopened_as_schema_5(old, make_hub)
+
+
+def _reopened_as_schema_5(old: Hub, make_hub: Callable[..., Hub]) -> Hub:
+    """``old`` as a hub last written by schema 5, opened (and so migrated) again."""
     with old.meta.write() as conn:
         conn.execute(update(settings).where(settings.c.key == "schema_version").values(value="5"))
     old.close()
@@ -79,6 +84,18 @@ def legacy_hub(
     with hub.meta.read() as conn:
         assert hub.meta.holds_legacy_trees(conn)
     return hub
+
+
+def test_a_hub_of_models_alone_is_marked_too(
+    make_hub: Callable[..., Hub], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model's commits hold trees too, though no draft does."""
+    old = make_hub()
+    old.create("alice/model/cls/net")
+    with monkeypatch.context() as patch:
+        patch.setattr(Tree, "encode", legacy_encode)
+        old.commit("alice/model/cls/net:main", str(write_files(tmp_path / "m", {"w": "1"})))
+    _reopened_as_schema_5(old, make_hub)
 
 
 def _undo_a_change(hub: Hub, tmp_path: Path) -> tuple[str, str]:

@@ -355,7 +355,8 @@ def _note_legacy_trees(conn: Connection) -> None:
     """A hub made before tree format v2 names its trees by digests of compressed bytes; say
     so, so that only such a hub pays for comparing trees by more than their digests
     (``HubContext.same_files``). A hub created now has no commit or draft yet."""
-    if conn.execute(select(drafts.c.asset_id).limit(1)).first() is not None:
+    holders = (select(drafts.c.asset_id).limit(1), select(commits.c.id).limit(1))
+    if any(conn.execute(query).first() is not None for query in holders):
         conn.execute(settings.insert().values(key=LEGACY_TREES, value="1"))
 
 
