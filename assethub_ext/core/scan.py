@@ -137,9 +137,12 @@ def _walk_root(root_real: str, rel_prefix: str) -> list[RawFile]:
     either way: this folder's files, then each subfolder's in listing order.
     """
     found: list[RawFile] = []
-    pending = _list_folder(root_real, rel_prefix, root_real, found)
-    while pending and len(found) < SPLIT_AT_LEAST:
-        _walk_each(root_real, [pending.pop(0)], rel_prefix, root_real, found)
+    subfolders = _list_folder(root_real, rel_prefix, root_real, found)
+    walked = 0
+    while walked < len(subfolders) and len(found) < SPLIT_AT_LEAST:
+        _walk_each(root_real, subfolders[walked : walked + 1], rel_prefix, root_real, found)
+        walked += 1
+    pending = subfolders[walked:]  # not pop(0) per subfolder: quadratic in a wide folder
     half = len(pending) // 2
     if not half or not can_fork():
         return _walk_each(root_real, pending, rel_prefix, root_real, found)

@@ -349,6 +349,7 @@ def _add_hub_writes(conn: Connection) -> None:
 
 LEGACY_TREES = "legacy_trees"
 """A setting present in a hub that may hold trees in the legacy, zlib-compressed encoding."""
+_MARK_LEGACY_TREES = settings.insert().values(key=LEGACY_TREES, value="1")
 
 
 def _note_legacy_trees(conn: Connection) -> None:
@@ -357,7 +358,7 @@ def _note_legacy_trees(conn: Connection) -> None:
     (``HubContext.same_files``). A hub created now has no commit or draft yet."""
     holders = (select(drafts.c.asset_id).limit(1), select(commits.c.id).limit(1))
     if any(conn.execute(query).first() is not None for query in holders):
-        conn.execute(settings.insert().values(key=LEGACY_TREES, value="1"))
+        conn.execute(_MARK_LEGACY_TREES)
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [
@@ -502,7 +503,7 @@ class MetadataStore:
     def note_legacy_trees(self, conn: Connection) -> None:
         """Trees in the legacy encoding have come in (a pull or clone from such a hub)."""
         if not self.holds_legacy_trees(conn):
-            conn.execute(settings.insert().values(key=LEGACY_TREES, value="1"))
+            conn.execute(_MARK_LEGACY_TREES)
 
     # -- commits ---------------------------------------------------------------------------
     def insert_commit(self, conn: Connection, commit: CommitRow) -> None:
